@@ -1,0 +1,21 @@
+// Command vhostuser is the CNI plugin that gives KubeVirt VMs OVS-DPDK
+// vhost-user ports (dpdkvhostuserclient) on sockets in the pod's emptyDir.
+package main
+
+import (
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/version"
+
+	"github.com/kubevirt-vhostuser/vhostuser/cni/plugin"
+	vhuversion "github.com/kubevirt-vhostuser/vhostuser/pkg/version"
+)
+
+func main() {
+	skel.PluginMainFuncs(skel.CNIFuncs{
+		Add:    plugin.Add,
+		Del:    plugin.Del,
+		Check:  plugin.Check,
+		GC:     plugin.GC,
+		Status: plugin.Status,
+	}, version.PluginSupports("0.3.1", "0.4.0", "1.0.0", "1.1.0"), "vhostuser CNI plugin "+vhuversion.Version)
+}

@@ -1,0 +1,78 @@
+package plugin
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// deviceInfo is the Network Plumbing WG device-info document (version 1.1.0)
+// for a vhost-user interface. It is declared here rather than imported from
+// the NAD client, whose types package pulls the Kubernetes API machinery into
+// a binary that runs once per pod interface.
+type deviceInfo struct {
+	Type      string     `json:"type"`
+	Version   string     `json:"version"`
+	VhostUser *vhostInfo `json:"vhost-user"`
+}
+
+type vhostInfo struct {
+	// Mode is the role of the pod's end: QEMU is the vhost-user server.
+	Mode string `json:"mode"`
+	Path string `json:"path"`
+}
+
+const (
+	deviceInfoType    = "vhost-user"
+	deviceInfoVersion = "1.1.0"
+	deviceInfoMode    = "server"
+)
+
+// writeDeviceInfo writes the document atomically (temporary file, rename).
+func writeDeviceInfo(file, computeSocket string) error {
+	b, err := json.Marshal(deviceInfo{Type: deviceInfoType, Version: deviceInfoVersion,
+		VhostUser: &vhostInfo{Mode: deviceInfoMode, Path: computeSocket}})
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(file)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("device-info directory %s: %w", dir, err)
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(file)+".*")
+	if err != nil {
+		return fmt.Errorf("write device-info %s: %w", file, err)
+	}
+	_, werr := tmp.Write(b)
+	cerr := tmp.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		_ = os.Remove(tmp.Name())
+		return fmt.Errorf("write device-info %s: %w", file, err)
+	}
+	if err := os.Rename(tmp.Name(), file); err != nil {
+		_ = os.Remove(tmp.Name())
+		return fmt.Errorf("write device-info %s: %w", file, err)
+	}
+	return nil
+}
+
+// removeDeviceInfo removes the file only when it is the document we wrote.
+func removeDeviceInfo(file, computeSocket string) error {
+	b, err := os.ReadFile(file)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read device-info %s: %w", file, err)
+	}
+	var d deviceInfo
+	if json.Unmarshal(b, &d) != nil || d.Type != deviceInfoType || d.VhostUser == nil || d.VhostUser.Path != computeSocket {
+		return nil // not ours
+	}
+	if err := os.Remove(file); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove device-info %s: %w", file, err)
+	}
+	return nil
+}
