@@ -50,7 +50,9 @@ demo: deps build ## the real local demo: two guests ping over OVS-DPDK through o
 	cd functests && VHOSTUSER_BIN=$(BIN) $(GO) run ./cmd/demo
 
 images: build ## OCI image archives in bin/images (no Docker daemon)
-	$(GO) run ./cmd/image-builder -bin $(BIN) -out $(BIN)/images -version $(VERSION)
+	$(GO) run ./cmd/image-builder -bin $(BIN) -out $(BIN)/images -version $(VERSION) \
+	  -revision "$$(git rev-parse HEAD 2>/dev/null || echo unknown)" \
+	  -source-date-epoch "$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct 2>/dev/null || echo 0)}"
 
 generate: ## regenerate the hooks API Go code from hooks/*.proto
 	bash hack/generate.sh

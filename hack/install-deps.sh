@@ -12,6 +12,8 @@ PKGS=(
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libxml2-utils
   # hooks API code generation.
   protobuf-compiler
+  # an independent OCI implementation that reads the image archives of make images.
+  skopeo
 )
 
 missing=()
