@@ -10,9 +10,9 @@ import (
 	"strings"
 	"testing"
 
-	kvv1 "kubevirt.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	kvv1 "kubevirt.io/api/core/v1"
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/kubevirt-vhostuser/vhostuser/pkg/socketpath"
