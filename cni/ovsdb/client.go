@@ -191,7 +191,7 @@ func (c *Client) addPortOnce(ctx context.Context, s PortSpec) (AddResult, bool, 
 			lovsdb.Operation{Op: lovsdb.OperationInsert, Table: tableBridge, UUIDName: "bridge",
 				Row: lovsdb.Row{"name": s.Bridge, "datapath_type": "netdev", "ports": uuidSet("port", "brport"),
 					"external_ids": ovsMap(map[string]string{KeyOwner: Owner, KeyCreated: "true"})}},
-			lovsdb.Operation{Op: lovsdb.OperationMutate, Table: tableOpenvSwitch, Where: []lovsdb.Condition{},
+			lovsdb.Operation{Op: lovsdb.OperationMutate, Table: tableOpenvSwitch, Where: allRows(),
 				Mutations: []lovsdb.Mutation{*lovsdb.NewMutation("bridges", lovsdb.MutateOperationInsert, uuidSet("bridge"))}},
 		)
 		res.BridgeCreated = true
@@ -238,7 +238,7 @@ func (c *Client) DeleteBridgeIfUnused(ctx context.Context, name string) (bool, e
 			Where:   []lovsdb.Condition{lovsdb.NewCondition("name", lovsdb.ConditionEqual, name)},
 			Columns: []string{"ports"}, Until: string(lovsdb.WaitConditionEqual),
 			Rows: []lovsdb.Row{{"ports": lovsdb.OvsSet{GoSet: []interface{}{lovsdb.UUID{GoUUID: internal.UUID}}}}}},
-		{Op: lovsdb.OperationMutate, Table: tableOpenvSwitch, Where: []lovsdb.Condition{},
+		{Op: lovsdb.OperationMutate, Table: tableOpenvSwitch, Where: allRows(),
 			Mutations: []lovsdb.Mutation{*lovsdb.NewMutation("bridges", lovsdb.MutateOperationDelete,
 				lovsdb.OvsSet{GoSet: []interface{}{lovsdb.UUID{GoUUID: br.UUID}}})}},
 	}
@@ -495,4 +495,11 @@ func IsUnreachable(err error) bool {
 		return false
 	}
 	return errors.Is(err, client.ErrNotConnected) || strings.Contains(err.Error(), "connect to OVSDB")
+}
+
+// allRows is a condition true for every row: RFC 7047 requires "where" on
+// mutate, and an empty list would be dropped from the JSON.
+func allRows() []lovsdb.Condition {
+	return []lovsdb.Condition{lovsdb.NewCondition("_uuid", lovsdb.ConditionNotEqual,
+		lovsdb.UUID{GoUUID: "00000000-0000-0000-0000-000000000000"})}
 }

@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/containernetworking/cni/pkg/invoke"
@@ -17,7 +18,7 @@ import (
 func ipamAdd(c *call) (*current.Result, error) {
 	r, err := invoke.DelegateAdd(c.ctx, c.conf.IPAM.Type, c.args.StdinData, nil)
 	if err != nil {
-		return nil, fmt.Errorf("IPAM plugin %s ADD: %w", c.conf.IPAM.Type, err)
+		return nil, ipamError("ADD", c.conf.IPAM.Type, err)
 	}
 	res, err := current.NewResultFromResult(r)
 	if err != nil {
@@ -28,14 +29,14 @@ func ipamAdd(c *call) (*current.Result, error) {
 
 func ipamDel(c *call) error {
 	if err := invoke.DelegateDel(c.ctx, c.conf.IPAM.Type, c.args.StdinData, nil); err != nil {
-		return fmt.Errorf("IPAM plugin %s DEL: %w", c.conf.IPAM.Type, err)
+		return ipamError("DEL", c.conf.IPAM.Type, err)
 	}
 	return nil
 }
 
 func ipamCheck(c *call) error {
 	if err := invoke.DelegateCheck(c.ctx, c.conf.IPAM.Type, c.args.StdinData, nil); err != nil {
-		return fmt.Errorf("IPAM plugin %s CHECK: %w", c.conf.IPAM.Type, err)
+		return ipamError("CHECK", c.conf.IPAM.Type, err)
 	}
 	return nil
 }
@@ -49,7 +50,7 @@ func ipamStatus(c *call) error {
 
 func ipamGC(c *call) error {
 	if err := invoke.DelegateGC(c.ctx, c.conf.IPAM.Type, c.args.StdinData, nil); err != nil {
-		return fmt.Errorf("IPAM plugin %s GC: %w", c.conf.IPAM.Type, err)
+		return ipamError("GC", c.conf.IPAM.Type, err)
 	}
 	return nil
 }
@@ -59,4 +60,14 @@ func parsePrevResult(conf *config.NetConf) error {
 		return fmt.Errorf("prevResult: %w", err)
 	}
 	return nil
+}
+
+// ipamError keeps the delegate's CNI error code but says that IPAM failed:
+// skel would otherwise report the delegate's bare message.
+func ipamError(cmd, plugin string, err error) error {
+	var e *types.Error
+	if errors.As(err, &e) {
+		return types.NewError(e.Code, fmt.Sprintf("IPAM plugin %s %s: %s", plugin, cmd, e.Msg), e.Details)
+	}
+	return fmt.Errorf("IPAM plugin %s %s: %w", plugin, cmd, err)
 }

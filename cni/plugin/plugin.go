@@ -118,6 +118,13 @@ func Add(args *skel.CmdArgs) (err error) {
 		return err
 	}
 
+	// Deferred first so it runs last: the rollback below still needs the connection.
+	var cl *ovsdb.Client
+	defer func() {
+		if cl != nil {
+			cl.Close()
+		}
+	}()
 	var undo []func()
 	defer func() {
 		if err != nil {
@@ -137,11 +144,10 @@ func Add(args *skel.CmdArgs) (err error) {
 		return fmt.Errorf("prepare socket directory for %s: %w", p.HostDir, err)
 	}
 
-	cl, err := c.connect()
+	cl, err = c.connect()
 	if err != nil {
 		return types.NewError(types.ErrTryAgainLater, err.Error(), "")
 	}
-	defer cl.Close()
 	name := config.PortName(p.ID)
 	res, err := cl.AddPort(c.ctx, ovsdb.PortSpec{
 		Bridge: c.conf.Bridge, CreateBridge: c.conf.CreateBridge, Name: name, ServerPath: p.OVSSocket,

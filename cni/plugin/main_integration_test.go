@@ -1,0 +1,341 @@
+//go:build integration
+
+package plugin_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/types"
+
+	"github.com/kubevirt-vhostuser/vhostuser/cni/config"
+	"github.com/kubevirt-vhostuser/vhostuser/pkg/ovsenv"
+	"github.com/kubevirt-vhostuser/vhostuser/pkg/socketpath"
+)
+
+// One private OVS and one plugin directory (vhostuser, host-local, static)
+// for the whole package run; every test gets fresh bridges and directories.
+var (
+	ovs       *ovsenv.OVS
+	pluginDir string
+	bridgeSeq atomic.Int64
+)
+
+func TestMain(m *testing.M) { os.Exit(runMain(m)) }
+
+func runMain(m *testing.M) int {
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "FAIL: the integration tests need root (network namespaces, chown to uid 107)")
+		return 1
+	}
+	dir, err := os.MkdirTemp("", "vhu-plugins-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	pluginDir = dir
+	if err := buildPlugins(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL:", err)
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ovs, err = ovsenv.Start(ctx, ovsenv.Options{Name: "vhucni"})
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL: start OVS:", err)
+		return 1
+	}
+	defer ovs.Stop()
+	return m.Run()
+}
+
+// buildPlugins puts the plugin (from $VHOSTUSER_BIN when set, else built
+// now) and the reference IPAM plugins from containernetworking/plugins in dir.
+func buildPlugins(dir string) error {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		return err
+	}
+	pkgs := []string{"github.com/containernetworking/plugins/plugins/ipam/host-local",
+		"github.com/containernetworking/plugins/plugins/ipam/static"}
+	if bin := os.Getenv("VHOSTUSER_BIN"); bin != "" {
+		b, err := os.ReadFile(filepath.Join(bin, "vhostuser"))
+		if err != nil {
+			return fmt.Errorf("VHOSTUSER_BIN is set but: %w (run make build)", err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "vhostuser"), b, 0o755); err != nil {
+			return err
+		}
+	} else {
+		pkgs = append(pkgs, "./cmd/vhostuser")
+	}
+	cmd := exec.Command("go", append([]string{"build", "-o", dir + "/"}, pkgs...)...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %v: %w\n%s", pkgs, err, out)
+	}
+	return nil
+}
+
+// fixture is one test's fake node: kubelet root, short socket dir, bridge.
+type fixture struct {
+	t       *testing.T
+	root    string // fake kubelet root
+	short   string // shortSocketDir
+	bridge  string
+	network string
+	cni     *libcni.CNIConfig
+	extra   map[string]any // more plugin config fields
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	root := t.TempDir()
+	short, err := os.MkdirTemp("/tmp", "vhu-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(short) })
+	f := &fixture{
+		t: t, root: root, short: short,
+		bridge:  fmt.Sprintf("brt%d", bridgeSeq.Add(1)),
+		network: "vhost-net",
+		cni:     libcni.NewCNIConfigWithCacheDir([]string{pluginDir}, filepath.Join(root, "cache"), nil),
+		extra:   map[string]any{},
+	}
+	f.vsctl("add-br", f.bridge, "--", "set", "Bridge", f.bridge, "datapath_type=netdev")
+	t.Cleanup(func() { _, _ = ovs.Vsctl(context.Background(), "--if-exists", "del-br", f.bridge) })
+	return f
+}
+
+func (f *fixture) vsctl(args ...string) string {
+	f.t.Helper()
+	out, err := ovs.Vsctl(context.Background(), args...)
+	if err != nil {
+		f.t.Fatalf("ovs-vsctl %v: %v", args, err)
+	}
+	return strings.TrimSpace(out)
+}
+
+func (f *fixture) layout() socketpath.Layout {
+	return socketpath.Layout{KubeletRoot: f.root, Volume: socketpath.DefaultVolume, ShortDir: f.short}
+}
+
+// confList is the network configuration list as a runtime would load it.
+func (f *fixture) confList(version string) *libcni.NetworkConfigList {
+	f.t.Helper()
+	plugin := map[string]any{
+		"type": "vhostuser", "bridge": f.bridge, "ovsdbSocket": ovs.Endpoint(),
+		"kubeletRoot": f.root, "shortSocketDir": f.short, "logFile": filepath.Join(f.root, "vhostuser.log"),
+		"logLevel": "debug",
+	}
+	for k, v := range f.extra {
+		plugin[k] = v
+	}
+	b, err := json.Marshal(map[string]any{"cniVersion": version, "name": f.network, "plugins": []any{plugin}})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	l, err := libcni.ConfListFromBytes(b)
+	if err != nil {
+		f.t.Fatalf("ConfListFromBytes: %v", err)
+	}
+	return l
+}
+
+// att is one attachment: a pod sandbox and interface.
+type att struct {
+	containerID, ifName, uid string
+}
+
+func (f *fixture) newPod(uid string) {
+	f.t.Helper()
+	p, err := f.layout().For(socketpath.Attachment{PodUID: uid, IfName: "x"})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if err := os.MkdirAll(p.VolumeDir, 0o777); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *fixture) rt(a att) *libcni.RuntimeConf {
+	return &libcni.RuntimeConf{
+		ContainerID: a.containerID, NetNS: "/var/run/netns/" + a.containerID, IfName: a.ifName,
+		Args: [][2]string{{"K8S_POD_NAMESPACE", "default"}, {"K8S_POD_NAME", "virt-launcher-" + a.containerID}, {"K8S_POD_UID", a.uid}, {"IgnoreUnknown", "1"}},
+	}
+}
+
+func (f *fixture) paths(a att) socketpath.Paths {
+	f.t.Helper()
+	p, err := f.layout().For(socketpath.Attachment{PodUID: a.uid, IfName: a.ifName})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return p
+}
+
+func (f *fixture) add(version string, a att) (types.Result, error) {
+	return f.cni.AddNetworkList(context.Background(), f.confList(version), f.rt(a))
+}
+
+func (f *fixture) del(version string, a att) error {
+	return f.cni.DelNetworkList(context.Background(), f.confList(version), f.rt(a))
+}
+
+func (f *fixture) check(version string, a att) error {
+	return f.cni.CheckNetworkList(context.Background(), f.confList(version), f.rt(a))
+}
+
+// get reads one column of a record with ovs-vsctl ("" when the record is missing).
+func (f *fixture) get(table, record, column string) string {
+	f.t.Helper()
+	out := f.vsctl("--if-exists", "get", table, record, column)
+	if s, err := strconv.Unquote(out); err == nil {
+		return s
+	}
+	return out
+}
+
+// portNames lists the ports on the fixture's bridge.
+func (f *fixture) portNames() []string {
+	out := f.vsctl("list-ports", f.bridge)
+	if out == "" {
+		return nil
+	}
+	return strings.Split(out, "\n")
+}
+
+// assertAttached checks OVS and the filesystem after a successful ADD.
+func (f *fixture) assertAttached(a att) {
+	f.t.Helper()
+	p := f.paths(a)
+	name := config.PortName(p.ID)
+	if br := f.vsctl("port-to-br", name); br != f.bridge {
+		f.t.Fatalf("port %s is on bridge %q, want %q", name, br, f.bridge)
+	}
+	if typ := f.get("Interface", name, "type"); typ != "dpdkvhostuserclient" {
+		f.t.Fatalf("interface %s type %q", name, typ)
+	}
+	if path := f.get("Interface", name, "options:vhost-server-path"); path != p.OVSSocket {
+		f.t.Fatalf("vhost-server-path %q, want %q", path, p.OVSSocket)
+	}
+	for k, v := range map[string]string{
+		"vhostuser.kubevirt.io/owner": "vhostuser-cni", "vhostuser.kubevirt.io/container-id": a.containerID,
+		"vhostuser.kubevirt.io/ifname": a.ifName, "vhostuser.kubevirt.io/pod-uid": a.uid,
+		"vhostuser.kubevirt.io/pod-namespace": "default", "vhostuser.kubevirt.io/pod-name": "virt-launcher-" + a.containerID,
+	} {
+		if got := f.get("Port", name, "external_ids:"+k); got != v {
+			f.t.Fatalf("port %s external_ids:%s = %q, want %q", name, k, got, v)
+		}
+	}
+	// ovs-vswitchd accepted the port: an OpenFlow port number and no error.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ofport := f.get("Interface", name, "ofport")
+		errCol := f.get("Interface", name, "error")
+		if errCol != "[]" && errCol != "" {
+			f.t.Fatalf("interface %s error: %s", name, errCol)
+		}
+		if ofport != "[]" && ofport != "-1" && ofport != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("interface %s has ofport %q after 10 s", name, ofport)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	assertDir(f.t, p.HostDir, 107, 107, 0o770)
+	assertDir(f.t, filepath.Dir(p.HostDir), 0, 0, 0o755)
+	if target, err := os.Readlink(p.ShortLink); err != nil || target != p.HostDir {
+		f.t.Fatalf("short link %s -> %q (%v), want %s", p.ShortLink, target, err, p.HostDir)
+	}
+}
+
+// assertDetached checks that nothing of the attachment remains.
+func (f *fixture) assertDetached(a att) {
+	f.t.Helper()
+	p := f.paths(a)
+	name := config.PortName(p.ID)
+	if out := f.vsctl("--bare", "--columns=name", "find", "Port", "name="+name); out != "" {
+		f.t.Fatalf("port %s still exists", name)
+	}
+	if out := f.vsctl("--bare", "--columns=name", "find", "Interface", "name="+name); out != "" {
+		f.t.Fatalf("interface %s still exists", name)
+	}
+	for _, path := range []string{p.ShortLink, p.HostDir} {
+		if _, err := os.Lstat(path); !os.IsNotExist(err) {
+			f.t.Fatalf("%s still exists (%v)", path, err)
+		}
+	}
+	if br := f.vsctl("--bare", "--columns=name", "find", "Bridge", "name="+f.bridge); br != f.bridge {
+		f.t.Fatalf("bridge %s was removed", f.bridge)
+	}
+}
+
+func assertDir(t *testing.T, path string, uid, gid int, mode os.FileMode) {
+	t.Helper()
+	fi, err := os.Lstat(path)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	if !fi.IsDir() || int(st.Uid) != uid || int(st.Gid) != gid || fi.Mode().Perm() != mode {
+		t.Fatalf("%s: mode %v owner %d:%d, want dir %v %d:%d", path, fi.Mode(), st.Uid, st.Gid, mode, uid, gid)
+	}
+}
+
+// ourPorts counts ports on any bridge that carry our ownership mark for this fixture's bridge.
+func (f *fixture) ourPorts() int {
+	n := 0
+	for _, p := range f.portNames() {
+		if f.get("Port", p, "external_ids:vhostuser.kubevirt.io/owner") == "vhostuser-cni" {
+			n++
+		}
+	}
+	return n
+}
+
+// shortEntries lists the short socket directory.
+func (f *fixture) shortEntries() []string {
+	ents, _ := os.ReadDir(f.short)
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+// acceptFromOVS listens on the OVS socket path (QEMU's role) and waits for
+// ovs-vswitchd to connect through the short link.
+func acceptFromOVS(t *testing.T, p socketpath.Paths) {
+	t.Helper()
+	l, err := net.Listen("unix", p.OVSSocket)
+	if err != nil {
+		t.Fatalf("listen on %s (%d bytes): %v", p.OVSSocket, len(p.OVSSocket), err)
+	}
+	defer l.Close()
+	if _, err := os.Lstat(p.HostSocket); err != nil {
+		t.Fatalf("socket not in the pod volume: %v", err)
+	}
+	l.(*net.UnixListener).SetDeadline(time.Now().Add(20 * time.Second))
+	c, err := l.Accept()
+	if err != nil {
+		t.Fatalf("ovs-vswitchd did not connect to %s: %v", p.OVSSocket, err)
+	}
+	c.Close()
+}
