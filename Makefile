@@ -58,7 +58,7 @@ generate: ## regenerate the hooks API Go code from hooks/*.proto
 	bash hack/generate.sh
 
 manifests: ## render every kustomize overlay
-	$(GO) test -count=1 -run TestOverlays -v ./manifests/...
+	VHOSTUSER_MANIFESTS_OUT=$(BIN)/manifests $(GO) test -count=1 -run TestOverlays -v ./manifests/...
 
 clean:
 	rm -rf $(BIN)
