@@ -3,6 +3,9 @@
 package main
 
 import (
+	"runtime"
+	"runtime/debug"
+
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/version"
 
@@ -11,6 +14,14 @@ import (
 )
 
 func main() {
+	// One short-lived run per command allocates a few MiB: garbage collection
+	// would only cost CPU on a node that starts hundreds of pods at once. The
+	// memory limit still bounds the heap should input ever be huge.
+	debug.SetGCPercent(-1)
+	debug.SetMemoryLimit(256 << 20)
+	// The work is a few round trips to ovsdb-server: one P is enough, and
+	// fewer threads mean less CPU when kubelet starts many plugins at once.
+	runtime.GOMAXPROCS(1)
 	skel.PluginMainFuncs(skel.CNIFuncs{
 		Add:    plugin.Add,
 		Del:    plugin.Del,

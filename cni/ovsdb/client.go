@@ -98,6 +98,17 @@ type AddResult struct {
 // re-created without DEL) is replaced in the same transaction; one we do not
 // own is an error.
 func (c *Client) AddPort(ctx context.Context, s PortSpec) (AddResult, error) {
+	// Fast path, one round trip: the bridge exists and the name is free,
+	// which is every ADD on a healthy node. Anything else fails the whole
+	// transaction without effect and takes the careful path below.
+	res, err := c.addPortFast(ctx, s)
+	if err == nil {
+		return res, nil
+	}
+	var te *txnError
+	if !errors.As(err, &te) || (te.kind != "constraint violation" && te.kind != "timed out") {
+		return AddResult{}, fmt.Errorf("add port %s to bridge %s: %w", s.Name, s.Bridge, err)
+	}
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
 		if attempt > 0 {
@@ -119,27 +130,28 @@ func (c *Client) AddPort(ctx context.Context, s PortSpec) (AddResult, error) {
 	return AddResult{}, fmt.Errorf("add port %s: gave up after retries: %w", s.Name, lastErr)
 }
 
-func (c *Client) addPortOnce(ctx context.Context, s PortSpec) (AddResult, bool, error) {
-	var res AddResult
-	br, err := c.Bridge(ctx, s.Bridge)
+func (c *Client) addPortFast(ctx context.Context, s PortSpec) (AddResult, error) {
+	ops := append(portOps(s), bridgeWait(s.Bridge), lovsdb.Operation{Op: lovsdb.OperationMutate, Table: tableBridge,
+		Where:     []lovsdb.Condition{lovsdb.NewCondition("name", lovsdb.ConditionEqual, s.Bridge)},
+		Mutations: []lovsdb.Mutation{*lovsdb.NewMutation("ports", lovsdb.MutateOperationInsert, uuidSet("port"))}})
+	out, err := c.transact(ctx, ops)
 	if err != nil {
-		return res, false, err
+		return AddResult{}, err
 	}
-	if br == nil && !s.CreateBridge {
-		return res, false, fmt.Errorf("add port %s: bridge %q: %w (create it, or set \"createBridge\": true)", s.Name, s.Bridge, ErrBridgeMissing)
-	}
-	stale, err := c.PortByName(ctx, s.Name)
-	if err != nil {
-		return res, false, err
-	}
-	var ops []lovsdb.Operation
-	if stale != nil {
-		if stale.ExternalIDs[KeyOwner] != Owner {
-			return res, false, fmt.Errorf("add port %s: a port of that name exists and is not owned by %s; remove it by hand", s.Name, Owner)
-		}
-		ops = append(ops, detachPort(stale.UUID))
-		res.Replaced = stale.UUID
-	}
+	return AddResult{PortUUID: out[1].UUID.GoUUID}, nil
+}
+
+// bridgeWait fails the transaction unless the bridge exists.
+func bridgeWait(name string) lovsdb.Operation {
+	zero := 0
+	return lovsdb.Operation{Op: lovsdb.OperationWait, Table: tableBridge, Timeout: &zero,
+		Where:   []lovsdb.Condition{lovsdb.NewCondition("name", lovsdb.ConditionEqual, name)},
+		Columns: []string{"name"}, Until: string(lovsdb.WaitConditionEqual),
+		Rows: []lovsdb.Row{{"name": name}}}
+}
+
+// portOps inserts the Interface ("iface") and the Port ("port"), in that order.
+func portOps(s PortSpec) []lovsdb.Operation {
 	ifRow := lovsdb.Row{
 		"name":         s.Name,
 		"type":         InterfaceType,
@@ -164,19 +176,39 @@ func (c *Client) addPortOnce(ctx context.Context, s PortSpec) (AddResult, bool, 
 		}
 		portRow["trunks"] = lovsdb.OvsSet{GoSet: t}
 	}
+	return []lovsdb.Operation{
+		{Op: lovsdb.OperationInsert, Table: tableInterface, Row: ifRow, UUIDName: "iface"},
+		{Op: lovsdb.OperationInsert, Table: tablePort, Row: portRow, UUIDName: "port"},
+	}
+}
+
+func (c *Client) addPortOnce(ctx context.Context, s PortSpec) (AddResult, bool, error) {
+	var res AddResult
+	br, err := c.Bridge(ctx, s.Bridge)
+	if err != nil {
+		return res, false, err
+	}
+	if br == nil && !s.CreateBridge {
+		return res, false, fmt.Errorf("add port %s: bridge %q: %w (create it, or set \"createBridge\": true)", s.Name, s.Bridge, ErrBridgeMissing)
+	}
+	stale, err := c.PortByName(ctx, s.Name)
+	if err != nil {
+		return res, false, err
+	}
+	var ops []lovsdb.Operation
+	if stale != nil {
+		if stale.ExternalIDs[KeyOwner] != Owner {
+			return res, false, fmt.Errorf("add port %s: a port of that name exists and is not owned by %s; remove it by hand", s.Name, Owner)
+		}
+		ops = append(ops, detachPort(stale.UUID))
+		res.Replaced = stale.UUID
+	}
 	portOp := len(ops) + 1
-	ops = append(ops,
-		lovsdb.Operation{Op: lovsdb.OperationInsert, Table: tableInterface, Row: ifRow, UUIDName: "iface"},
-		lovsdb.Operation{Op: lovsdb.OperationInsert, Table: tablePort, Row: portRow, UUIDName: "port"},
-	)
+	ops = append(ops, portOps(s)...)
 	if br != nil {
-		zero := 0
 		ops = append(ops,
 			// Fails the transaction if the bridge vanished since we read it.
-			lovsdb.Operation{Op: lovsdb.OperationWait, Table: tableBridge, Timeout: &zero,
-				Where:   []lovsdb.Condition{lovsdb.NewCondition("name", lovsdb.ConditionEqual, s.Bridge)},
-				Columns: []string{"name"}, Until: string(lovsdb.WaitConditionEqual),
-				Rows: []lovsdb.Row{{"name": s.Bridge}}},
+			bridgeWait(s.Bridge),
 			lovsdb.Operation{Op: lovsdb.OperationMutate, Table: tableBridge,
 				Where:     []lovsdb.Condition{lovsdb.NewCondition("name", lovsdb.ConditionEqual, s.Bridge)},
 				Mutations: []lovsdb.Mutation{*lovsdb.NewMutation("ports", lovsdb.MutateOperationInsert, uuidSet("port"))}},
@@ -312,6 +344,26 @@ func (c *Client) PortByName(ctx context.Context, name string) (*Port, error) {
 	return &ports[0], nil
 }
 
+// PortsForDelete returns, in one round trip, the ports whose external_ids
+// include all of ids and the port named name (if name is not empty).
+func (c *Client) PortsForDelete(ctx context.Context, ids map[string]string, name string) ([]Port, error) {
+	ops := []lovsdb.Operation{{Op: lovsdb.OperationSelect, Table: tablePort,
+		Where: []lovsdb.Condition{lovsdb.NewCondition("external_ids", lovsdb.ConditionIncludes, ovsMap(ids))}}}
+	if name != "" {
+		ops = append(ops, lovsdb.Operation{Op: lovsdb.OperationSelect, Table: tablePort,
+			Where: []lovsdb.Condition{lovsdb.NewCondition("name", lovsdb.ConditionEqual, name)}})
+	}
+	res, err := c.transact(ctx, ops)
+	if err != nil {
+		return nil, fmt.Errorf("read ports: %w", err)
+	}
+	var out []Port
+	for _, r := range res[:len(ops)] {
+		out = append(out, portsFromRows(r.Rows)...)
+	}
+	return out, nil
+}
+
 // PortsByExternalIDs returns every port whose external_ids include all of ids.
 func (c *Client) PortsByExternalIDs(ctx context.Context, ids map[string]string) ([]Port, error) {
 	return c.ports(ctx, lovsdb.NewCondition("external_ids", lovsdb.ConditionIncludes, ovsMap(ids)))
@@ -322,6 +374,10 @@ func (c *Client) ports(ctx context.Context, cond lovsdb.Condition) ([]Port, erro
 	if err != nil {
 		return nil, fmt.Errorf("read ports: %w", err)
 	}
+	return portsFromRows(rows), nil
+}
+
+func portsFromRows(rows []lovsdb.Row) []Port {
 	out := make([]Port, 0, len(rows))
 	for _, r := range rows {
 		p := Port{UUID: uuidOf(r["_uuid"]), Name: str(r["name"]), Interfaces: uuids(r["interfaces"]),
@@ -336,7 +392,7 @@ func (c *Client) ports(ctx context.Context, cond lovsdb.Condition) ([]Port, erro
 		}
 		out = append(out, p)
 	}
-	return out, nil
+	return out
 }
 
 // InterfaceByName returns the interface named name, or nil.

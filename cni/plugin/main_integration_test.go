@@ -93,7 +93,7 @@ func buildPlugins(dir string) error {
 
 // fixture is one test's fake node: kubelet root, short socket dir, bridge.
 type fixture struct {
-	t       *testing.T
+	t       testing.TB
 	root    string // fake kubelet root
 	short   string // shortSocketDir
 	bridge  string
@@ -102,7 +102,7 @@ type fixture struct {
 	extra   map[string]any // more plugin config fields
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	root := t.TempDir()
 	short, err := os.MkdirTemp("/tmp", "vhu-")
@@ -287,7 +287,7 @@ func (f *fixture) assertDetached(a att) {
 	}
 }
 
-func assertDir(t *testing.T, path string, uid, gid int, mode os.FileMode) {
+func assertDir(t testing.TB, path string, uid, gid int, mode os.FileMode) {
 	t.Helper()
 	fi, err := os.Lstat(path)
 	if err != nil {
@@ -322,7 +322,7 @@ func (f *fixture) shortEntries() []string {
 
 // acceptFromOVS listens on the OVS socket path (QEMU's role) and waits for
 // ovs-vswitchd to connect through the short link.
-func acceptFromOVS(t *testing.T, p socketpath.Paths) {
+func acceptFromOVS(t testing.TB, p socketpath.Paths) {
 	t.Helper()
 	l, err := net.Listen("unix", p.OVSSocket)
 	if err != nil {

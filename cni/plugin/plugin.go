@@ -265,22 +265,17 @@ func Del(args *skel.CmdArgs) error {
 // external_ids and by the derived name, and returns the pod UID recorded on
 // them (for a DEL without K8S_POD_UID).
 func (c *call) deletePorts(cl *ovsdb.Client, uid string) (string, error) {
-	found, err := cl.PortsByExternalIDs(c.ctx, map[string]string{
-		ovsdb.KeyOwner: ovsdb.Owner, ovsdb.KeyContainerID: c.args.ContainerID, ovsdb.KeyIfName: c.args.IfName,
-	})
-	if err != nil {
-		return "", err
-	}
+	name := ""
 	if uid != "" {
 		if p, perr := c.paths(uid); perr == nil {
-			byName, err := cl.PortByName(c.ctx, config.PortName(p.ID))
-			if err != nil {
-				return "", err
-			}
-			if byName != nil {
-				found = append(found, *byName)
-			}
+			name = config.PortName(p.ID)
 		}
+	}
+	found, err := cl.PortsForDelete(c.ctx, map[string]string{
+		ovsdb.KeyOwner: ovsdb.Owner, ovsdb.KeyContainerID: c.args.ContainerID, ovsdb.KeyIfName: c.args.IfName,
+	}, name)
+	if err != nil {
+		return "", err
 	}
 	var del []string
 	seen := map[string]bool{}
