@@ -41,7 +41,8 @@ functest: build ## KubeVirt compatibility and the local dataplane e2e (root); cl
 bench: build bench-cni bench-sidecar ## benchmarks; figures printed
 
 bench-cni:
-	VHOSTUSER_BIN=$(BIN) $(GO) test -run '^$$' -bench . -benchtime 1x -tags integration ./cni/...
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/vhostuser
+	VHOSTUSER_BIN=$(BIN) $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -tags integration ./cni/...
 
 bench-sidecar:
 	VHOSTUSER_BIN=$(BIN) $(GO) test -run '^$$' -bench . -tags integration ./sidecar/...
