@@ -240,6 +240,11 @@ func (o *OVS) Pid(daemon string) int {
 	if err != nil || pid <= 0 || syscall.Kill(pid, 0) != nil {
 		return 0
 	}
+	// An exited daemon nobody reaped yet (its parent is the init of a
+	// container without a reaper) is not running.
+	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil && bytes.Contains(st, []byte(") Z ")) {
+		return 0
+	}
 	return pid
 }
 

@@ -1,0 +1,76 @@
+package plugin
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestDeviceInfo(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "sub", "net1.json")
+	const path = "/var/run/kubevirt-hooks/vhostuser/net1/vhost.sock"
+	if err := writeDeviceInfo(file, path); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	vu, _ := got["vhost-user"].(map[string]any)
+	if got["type"] != "vhost-user" || got["version"] != "1.1.0" || vu["path"] != path || vu["mode"] != "server" {
+		t.Fatalf("device-info %s", b)
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(file)); len(ents) != 1 {
+		t.Fatalf("temporary files left: %v", ents)
+	}
+	tests := []struct {
+		name    string
+		content string
+		removed bool
+	}{
+		{"ours", string(b), true},
+		{"another path", `{"type":"vhost-user","version":"1.1.0","vhost-user":{"mode":"server","path":"/other"}}`, false},
+		{"another type", `{"type":"pci","version":"1.1.0"}`, false},
+		{"not json", `garbage`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := os.WriteFile(file, []byte(tt.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := removeDeviceInfo(file, path); err != nil {
+				t.Fatal(err)
+			}
+			_, err := os.Stat(file)
+			if removed := os.IsNotExist(err); removed != tt.removed {
+				t.Fatalf("removed %v, want %v", removed, tt.removed)
+			}
+		})
+	}
+	if err := removeDeviceInfo(filepath.Join(dir, "none.json"), path); err != nil {
+		t.Fatalf("missing file: %v", err)
+	}
+}
+
+func TestSameInts(t *testing.T) {
+	tests := []struct {
+		a, b []int
+		want bool
+	}{
+		{nil, nil, true},
+		{[]int{1, 2}, []int{2, 1}, true},
+		{[]int{1, 1}, []int{1, 2}, false},
+		{[]int{1}, nil, false},
+	}
+	for _, tt := range tests {
+		if got := sameInts(tt.a, tt.b); got != tt.want {
+			t.Errorf("sameInts(%v, %v) = %v", tt.a, tt.b, got)
+		}
+	}
+}

@@ -1,0 +1,93 @@
+//go:build integration
+
+package ovsenv_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kubevirt-vhostuser/vhostuser/pkg/ovsenv"
+)
+
+// TestLifecycle starts a private instance, simulates both outages, and checks
+// that Stop leaves no process, namespace or directory behind.
+func TestLifecycle(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	o, err := ovsenv.Start(ctx, ovsenv.Options{Name: "ovsenvt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = o.Stop() })
+	if !strings.HasPrefix(o.Endpoint(), "unix:/") || len(o.DBSocket) > 107 {
+		t.Fatalf("endpoint %q", o.Endpoint())
+	}
+	for _, d := range []string{"ovsdb-server", "ovs-vswitchd"} {
+		if o.Pid(d) == 0 {
+			t.Fatalf("%s not running", d)
+		}
+	}
+	if out, err := o.Vsctl(ctx, "get", "Open_vSwitch", ".", "dpdk_initialized"); err != nil || strings.TrimSpace(out) != "true" {
+		t.Fatalf("dpdk_initialized %q %v", out, err)
+	}
+	if out, _ := o.Vsctl(ctx, "get", "Open_vSwitch", ".", "other_config:pmd-maxsleep"); !strings.Contains(out, "10000") {
+		t.Fatalf("pmd-maxsleep %q", out)
+	}
+	if _, err := o.Vsctl(ctx, "add-br", "br0", "--", "set", "Bridge", "br0", "datapath_type=netdev"); err != nil {
+		t.Fatal(err)
+	}
+	// The bridge's tap device lives in the private namespace, not on the host.
+	if out, err := exec.Command("ip", "netns", "exec", o.Netns, "ip", "link", "show", "br0").CombinedOutput(); err != nil {
+		t.Fatalf("br0 not in netns %s: %v %s", o.Netns, err, out)
+	}
+
+	old := o.Pid("ovs-vswitchd")
+	if err := o.RestartVswitchd(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if p := o.Pid("ovs-vswitchd"); p == 0 || p == old {
+		t.Fatalf("ovs-vswitchd pid %d after restart (was %d)", p, old)
+	}
+	if _, err := o.Appctl(ctx, "ovs-vswitchd", "version"); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := o.StopDB(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.Vsctl(ctx, "--timeout=2", "show"); err == nil {
+		t.Fatal("ovs-vsctl works with ovsdb-server stopped")
+	}
+	if err := o.StartDB(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := o.Vsctl(ctx, "br-exists", "br0"); err != nil {
+		t.Fatalf("br0 lost across the database restart: %v %s", err, out)
+	}
+
+	dir, ns := o.Dir, o.Netns
+	pids := []int{o.Pid("ovsdb-server"), o.Pid("ovs-vswitchd")}
+	if err := o.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("instance directory kept: %v", err)
+	}
+	if out, _ := exec.Command("ip", "netns", "list").Output(); strings.Contains(string(out), ns) {
+		t.Fatalf("netns %s kept", ns)
+	}
+	for _, p := range pids {
+		// A zombie waiting for a reaper is gone for our purposes.
+		if b, err := os.ReadFile("/proc/" + strconv.Itoa(p) + "/stat"); err == nil && !strings.Contains(string(b), ") Z ") {
+			t.Fatalf("process %d still running: %s", p, b)
+		}
+	}
+	if err := o.Stop(); err != nil {
+		t.Fatalf("second Stop: %v", err)
+	}
+}
