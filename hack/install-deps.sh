@@ -12,8 +12,9 @@ PKGS=(
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libxml2-utils
   # hooks API code generation.
   protobuf-compiler
-  # an independent OCI implementation that reads the image archives of make images.
-  skopeo
+  # independent OCI implementations that read and run the image archives of make images
+  # (containerd brings runc and ctr, what kind load image-archive uses).
+  skopeo containerd
 )
 
 missing=()
