@@ -449,6 +449,7 @@ func TestGC(t *testing.T) {
 
 func TestStatus(t *testing.T) {
 	f := newFixture(t)
+	f.extra["ipam"] = map[string]any{"type": "host-local", "subnet": "10.78.0.0/24", "dataDir": filepath.Join(f.root, "ipam")}
 	ctx := context.Background()
 	if err := f.cni.GetStatusNetworkList(ctx, f.confList("1.1.0")); err != nil {
 		t.Fatalf("STATUS with OVS up: %v", err)
@@ -597,5 +598,52 @@ func TestParallel(t *testing.T) {
 	}
 	if ents := f.shortEntries(); len(ents) != 0 {
 		t.Fatalf("short links left: %v", ents)
+	}
+}
+
+// TestParallelCreateBridge: concurrent ADDs racing to create the same missing
+// bridge all succeed (the losers retry on the unique-name conflict).
+func TestParallelCreateBridge(t *testing.T) {
+	f := newFixture(t)
+	f.bridge = fmt.Sprintf("brnew%d", bridgeSeq.Add(1))
+	t.Cleanup(func() { _, _ = ovs.Vsctl(context.Background(), "--if-exists", "del-br", f.bridge) })
+	f.extra["createBridge"] = true
+	const n = 10
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	atts := make([]att, n)
+	for i := range atts {
+		atts[i] = att{fmt.Sprintf("cb%02d", i), "net1", fmt.Sprintf("cb-pod-%02d", i)}
+		f.newPod(atts[i].uid)
+	}
+	for _, a := range atts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := f.add("1.1.0", a); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	if got := f.vsctl("--bare", "--columns=name", "find", "Bridge", "name="+f.bridge); got != f.bridge {
+		t.Fatalf("bridge %q", got)
+	}
+	if got := f.ourPorts(); got != n {
+		t.Fatalf("%d ports, want %d", got, n)
+	}
+	for _, a := range atts {
+		f.assertAttached(a)
+		if err := f.del("1.1.0", a); err != nil {
+			t.Fatal(err)
+		}
+		f.assertDetached(a)
 	}
 }

@@ -66,6 +66,14 @@ func Create(p socketpath.Paths, perms Perms) (Created, error) {
 	}
 	c.SocketsDir = made
 	defer unix.Close(socks)
+	// The pod may have made this directory first: take it over (the plugin's
+	// own uid, 0755) so only the interface directories below are the pod's.
+	if err := unix.Fchown(socks, os.Geteuid(), os.Getegid()); err != nil {
+		return c, fmt.Errorf("chown %s: %w", filepath.Join(p.VolumeDir, socketpath.SocketsDir), err)
+	}
+	if err := unix.Fchmod(socks, 0o755); err != nil {
+		return c, fmt.Errorf("chmod %s: %w", filepath.Join(p.VolumeDir, socketpath.SocketsDir), err)
+	}
 
 	ifName := filepath.Base(p.HostDir)
 	dir, made, err := mkdirAt(socks, ifName, 0o700)
