@@ -95,12 +95,12 @@ func (c *call) connect() (*ovsdb.Client, error) {
 
 // Add is the CNI ADD command.
 func Add(args *skel.CmdArgs) (err error) {
+	start := time.Now()
 	c, done, err := setup(args)
 	defer done()
 	if err != nil {
 		return err
 	}
-	start := time.Now()
 	defer func() {
 		if err != nil {
 			c.log.Error("ADD failed", "err", err, "took", time.Since(start))
@@ -208,6 +208,7 @@ func Add(args *skel.CmdArgs) (err error) {
 // Del is the CNI DEL command: best effort, idempotent, and it reports an
 // error only while something of ours could not be removed.
 func Del(args *skel.CmdArgs) error {
+	start := time.Now()
 	c, done, err := setup(args)
 	defer done()
 	if err != nil {
@@ -254,9 +255,9 @@ func Del(args *skel.CmdArgs) error {
 	}
 	err = errors.Join(errs...)
 	if err != nil {
-		c.log.Error("DEL incomplete", "err", err)
+		c.log.Error("DEL incomplete", "err", err, "took", time.Since(start))
 	} else {
-		c.log.Info("DEL done")
+		c.log.Info("DEL done", "took", time.Since(start))
 	}
 	return err
 }
