@@ -45,7 +45,8 @@ bench-cni:
 	VHOSTUSER_BIN=$(BIN) $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -tags integration ./cni/...
 
 bench-sidecar:
-	VHOSTUSER_BIN=$(BIN) $(GO) test -run '^$$' -bench . -tags integration ./sidecar/...
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/vhostuser-sidecar
+	VHOSTUSER_BIN=$(BIN) $(GO) test -run '^$$' -bench . -benchtime 2000x -tags integration ./sidecar/...
 
 demo: deps build ## the real local demo: two guests ping over OVS-DPDK through our CNI and sidecar (root)
 	cd functests && VHOSTUSER_BIN=$(BIN) $(GO) run ./cmd/demo

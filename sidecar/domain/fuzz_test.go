@@ -1,0 +1,49 @@
+package domain
+
+import (
+	"bytes"
+	"testing"
+
+	kvv1 "kubevirt.io/api/core/v1"
+	"libvirt.org/go/libvirtxml"
+)
+
+// FuzzRewrite: Rewrite never panics; whenever it succeeds its output parses
+// and rewriting it again changes nothing.
+func FuzzRewrite(f *testing.F) {
+	for _, d := range []string{"domain-base.xml", "domain-hugepages-numa.xml", "domain-placeholder.xml"} {
+		dom := readTestdata(f, d)
+		f.Add(dom, newVMI().vhost("dpdk0").json(f))
+		f.Add(dom, newVMI().vhost("a", func(i *kvv1.Interface) {
+			i.MacAddress = "02:00:00:00:00:01"
+			i.PciAddress = "0000:00:1a.0"
+			i.ACPIIndex = 2
+			i.BootOrder = ptr(uint(1))
+		}).vhost("b").with(func(v *kvv1.VirtualMachineInstance) {
+			v.Spec.Domain.Devices.NetworkInterfaceMultiQueue = ptr(true)
+		}).json(f))
+	}
+	f.Add([]byte(`<domain type="kvm"><devices><interface type="vhostuser"><source mode="server"/><alias name="ua-x"/></interface></devices></domain>`),
+		[]byte(`{"spec":{"domain":{"devices":{"interfaces":[{"name":"x","binding":{"name":"vhostuser"}}]}},"networks":[{"name":"x","multus":{"networkName":"n"}}]}}`))
+	f.Add([]byte(`<domain/>`), []byte(`{}`))
+
+	f.Fuzz(func(t *testing.T, domainXML, vmiJSON []byte) {
+		out, err := Rewrite(domainXML, vmiJSON, Options{})
+		if err != nil {
+			if KindOf(err) == 0 {
+				t.Fatalf("error without a Kind: %v", err)
+			}
+			return
+		}
+		if err := (&libvirtxml.Domain{}).Unmarshal(string(out)); err != nil {
+			t.Fatalf("output does not parse: %v\n%s", err, out)
+		}
+		again, err := Rewrite(out, vmiJSON, Options{})
+		if err != nil {
+			t.Fatalf("rewriting the output fails: %v\n%s", err, out)
+		}
+		if !bytes.Equal(out, again) {
+			t.Fatalf("not idempotent\n--- once ---\n%s\n--- twice ---\n%s", out, again)
+		}
+	})
+}
