@@ -212,6 +212,12 @@ func Del(args *skel.CmdArgs) error {
 	c, done, err := setup(args)
 	defer done()
 	if err != nil {
+		// The runtime passes DEL the configuration ADD had: an invalid one
+		// never created anything, and failing would block the pod's deletion.
+		var e *types.Error
+		if errors.As(err, &e) && e.Code == types.ErrDecodingFailure {
+			return nil
+		}
 		return err
 	}
 	var errs []error
@@ -236,7 +242,8 @@ func Del(args *skel.CmdArgs) error {
 	}
 	if uid != "" {
 		if p, err := c.paths(uid); err != nil {
-			errs = append(errs, err)
+			// ADD refuses such input, so there is nothing on disk to clean.
+			c.log.Info("no socket paths for this attachment; nothing to clean on disk", "err", err)
 		} else {
 			if err := sockdir.RemoveLink(p); err != nil {
 				errs = append(errs, err)

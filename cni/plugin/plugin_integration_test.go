@@ -391,8 +391,11 @@ func TestHostileInput(t *testing.T) {
 			if st.Uid != 0 {
 				t.Fatalf("directory outside the volume chowned to %d", st.Uid)
 			}
-			// DEL of the same input must not fail badly or touch anything either.
-			_ = f.del("1.1.0", tt.a)
+			// DEL of the same input succeeds (ADD made nothing) and touches nothing.
+			err := f.del("1.1.0", tt.a)
+			if tt.prepare == nil && err != nil && !strings.Contains(err.Error(), "interface name") {
+				t.Fatalf("DEL: %v", err)
+			}
 			if ents, _ := os.ReadDir(outside); len(ents) != 0 {
 				t.Fatalf("DEL touched the outside directory: %v", ents)
 			}
@@ -645,5 +648,19 @@ func TestParallelCreateBridge(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.assertDetached(a)
+	}
+}
+
+// TestDelInvalidConfig: DEL with the configuration an ADD refused succeeds.
+func TestDelInvalidConfig(t *testing.T) {
+	f := newFixture(t)
+	f.extra["vlan"] = 5000
+	a := att{"badconf", "net1", uid1}
+	f.newPod(a.uid)
+	if _, err := f.add("1.1.0", a); err == nil || !strings.Contains(err.Error(), `"vlan"`) {
+		t.Fatalf("ADD: %v, want a vlan error", err)
+	}
+	if err := f.del("1.1.0", a); err != nil {
+		t.Fatalf("DEL: %v", err)
 	}
 }
