@@ -9,6 +9,7 @@
 //	  <model type='virtio'/>            (virtio-transitional with useVirtioTransitional)
 //	  <driver queues='N' rx_queue_size='1024' tx_queue_size='1024'/>
 //	  <mac/>, <mtu/>, <boot/>, <acpi/>, <address type='pci'/> from the VMI and network-info
+//	  <rom enabled='no'/>               (unless the interface has a boot order, as KubeVirt does)
 //	  <alias name='ua-<name>'/>
 //	</interface>
 //

@@ -252,6 +252,10 @@ func buildInterface(vmiName string, iface kvv1.Interface, model string, queues, 
 			return di, invalid(nil, "VMI %s: interface %q: bootOrder must be greater than 0", vmiName, iface.Name)
 		}
 		di.Boot = &libvirtxml.DomainDeviceBoot{Order: *iface.BootOrder}
+	} else {
+		// Like KubeVirt for its own interfaces: no option ROM (iPXE) unless the
+		// interface is a boot device; it only slows the boot down.
+		di.ROM = &libvirtxml.DomainROM{Enabled: "no"}
 	}
 	if iface.ACPIIndex < 0 {
 		return di, invalid(nil, "VMI %s: interface %q: acpiIndex %d must not be negative", vmiName, iface.Name, iface.ACPIIndex)

@@ -242,6 +242,10 @@ func TestRewriteDetails(t *testing.T) {
 			reject: []string{`type="vhostuser"`, "memfd"}},
 		{name: "placeholder untouched", domain: "domain-placeholder.xml", vmi: newVMI().vhost("a"),
 			want: []string{`<alias name="placeholder-0"></alias>`, `<target dev="placeholder-0" managed="no"></target>`}},
+		{name: "no boot order: ROM off", domain: "domain-base.xml", vmi: newVMI().vhost("a"),
+			want: []string{"<rom enabled=\"no\"></rom>\n      <alias name=\"ua-a\">"}},
+		{name: "boot order: ROM on", domain: "domain-base.xml", vmi: newVMI().vhost("a", func(i *kvv1.Interface) { i.BootOrder = ptr(uint(1)) }),
+			want: []string{`<boot order="1"></boot>`}, reject: []string{"<rom enabled=\"no\"></rom>\n      <alias name=\"ua-a\">"}},
 		{name: "model virtio accepted", domain: "domain-base.xml", vmi: newVMI().vhost("a", func(i *kvv1.Interface) { i.Model = "virtio" }),
 			want: []string{`<model type="virtio"></model>`}},
 	}
