@@ -14,6 +14,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"sigs.k8s.io/yaml"
 )
 
 // TestRealImagesRunInContainerd imports both archives into a private
@@ -136,6 +139,10 @@ func TestRealImagesRunInContainerd(t *testing.T) {
 		}
 	})
 
+	t.Run("installer runs as the DaemonSet runs it", func(t *testing.T) {
+		daemonSetLifecycle(t, ctr, dir, bin, refs[InstallerName])
+	})
+
 	t.Run("sidecar runs as uid 107", func(t *testing.T) {
 		// /nonexistent needs root to create: uid 107 must be refused.
 		out, _ := ctr("run", "--rm", "--snapshotter", "native", refs[SidecarName], "vhu-sidecar-it",
@@ -148,4 +155,99 @@ func TestRealImagesRunInContainerd(t *testing.T) {
 			t.Errorf("sidecar -version in the image: %v\n%s", err, out)
 		}
 	})
+}
+
+// daemonSetLifecycle runs the installer image with the container args,
+// volume mounts, probe command and read-only root of the DaemonSet in
+// manifests/base: a renamed flag or a wrong path in the manifest fails here.
+func daemonSetLifecycle(t *testing.T, ctr func(...string) (string, error), dir, bin, ref string) {
+	raw, err := os.ReadFile("../manifests/base/daemonset.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ds appsv1.DaemonSet
+	if err := yaml.UnmarshalStrict(raw, &ds); err != nil {
+		t.Fatalf("manifests/base/daemonset.yaml: %v", err)
+	}
+	c := ds.Spec.Template.Spec.Containers[0]
+	args := []string{"run", "-d", "--read-only", "--snapshotter", "native"}
+	for i, m := range c.VolumeMounts {
+		src := filepath.Join(dir, fmt.Sprintf("ds-volume-%d", i))
+		if err := os.Mkdir(src, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--mount", "type=bind,src="+src+",dst="+m.MountPath+",options=rbind:rw")
+	}
+	const id = "vhu-ds-it"
+	args = append(args, ref, id, InstallerEntrypoint)
+	args = append(args, c.Args...)
+	if out, err := ctr(args...); err != nil {
+		t.Fatalf("start installer with the DaemonSet args %q: %v\n%s", c.Args, err, out)
+	}
+	t.Cleanup(func() {
+		ctr("task", "kill", "-s", "SIGKILL", id)
+		ctr("task", "rm", "-f", id)
+		ctr("container", "rm", id)
+	})
+
+	probe := append([]string{"task", "exec", "--exec-id", "probe"}, id)
+	probe = append(probe, c.ReadinessProbe.Exec.Command...)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, err := ctr(probe...)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			logs, _ := ctr("task", "ls")
+			t.Fatalf("readiness probe %q never passed: %v\n%s\n%s", c.ReadinessProbe.Exec.Command, err, out, logs)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// The installed plugin is where the cni-bin volume's mount points.
+	var cniDir string
+	for i, m := range c.VolumeMounts {
+		if m.Name == "cni-bin" {
+			cniDir = filepath.Join(dir, fmt.Sprintf("ds-volume-%d", i))
+		}
+	}
+	want, _ := os.ReadFile(filepath.Join(bin, "vhostuser"))
+	got, err := os.ReadFile(filepath.Join(cniDir, "vhostuser"))
+	if err != nil || string(got) != string(want) {
+		t.Fatalf("plugin not installed into the cni-bin volume: %v", err)
+	}
+	// Removing the binary from the node must fail the probe (and so the liveness check).
+	if err := os.Remove(filepath.Join(cniDir, "vhostuser")); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := ctr(append([]string{"task", "exec", "--exec-id", "probe2"}, append([]string{id}, c.LivenessProbe.Exec.Command...)...)...); err == nil {
+		t.Errorf("liveness probe passed with the plugin removed from the node:\n%s", out)
+	}
+	if out, err := ctr("task", "kill", "-s", "SIGTERM", id); err != nil {
+		t.Fatalf("SIGTERM: %v\n%s", err, out)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		out, _ := ctr("task", "ls")
+		if !strings.Contains(out, id) || strings.Contains(out, "STOPPED") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("installer did not stop on SIGTERM:\n%s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// A clean stop drops readiness: the marker is gone from its volume.
+	for i, m := range c.VolumeMounts {
+		for _, a := range c.Args {
+			if marker, ok := strings.CutPrefix(a, "-marker="); ok && filepath.Dir(marker) == m.MountPath {
+				left := filepath.Join(dir, fmt.Sprintf("ds-volume-%d", i), filepath.Base(marker))
+				if _, err := os.Stat(left); !os.IsNotExist(err) {
+					t.Errorf("readiness marker still there after SIGTERM: %v", err)
+				}
+				return
+			}
+		}
+	}
+	t.Errorf("no volume mount holds the -marker of the DaemonSet args %q", c.Args)
 }
