@@ -97,6 +97,11 @@ func goldenCases() []goldenCase {
 			opts: Options{MTU: map[string]uint{"dpdk1": 9000}},
 			ours: []string{"ua-dpdk0", "ua-dpdk1", "ua-dpdk2"},
 		},
+		{
+			name: "kitchen-sink", domain: "domain-kitchen-sink.xml",
+			vmi:  newVMI().vhost("dpdk0").vhost("dpdk1", func(i *kvv1.Interface) { i.BootOrder = ptr(uint(2)) }).with(multiqueue),
+			ours: []string{"ua-dpdk0", "ua-dpdk1"},
+		},
 		{name: "multiqueue-4vcpu", domain: "domain-4vcpu.xml", vmi: newVMI().vhost("dpdk0").with(multiqueue), ours: []string{"ua-dpdk0"}},
 		{name: "multiqueue-capped", domain: "domain-16vcpu.xml", vmi: newVMI().vhost("dpdk0").vhost("dpdk1").with(multiqueue), ours: []string{"ua-dpdk0", "ua-dpdk1"}},
 		{name: "hugepages-numa", domain: "domain-hugepages-numa.xml", vmi: newVMI().vhost("dpdk0").with(multiqueue), ours: []string{"ua-dpdk0"}},

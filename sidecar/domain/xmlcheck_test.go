@@ -90,8 +90,9 @@ func parseTree(b []byte) (*node, error) {
 
 func attrKey(a xml.Attr) string { return a.Name.Space + " " + a.Name.Local + "=" + a.Value }
 
-// canon prints the tree; children of the elements in unordered are sorted,
-// because libvirt does not care about their order and libvirtxml reorders them.
+// canon prints the tree; children of the elements in unordered are grouped by
+// name, because libvirt does not care about the order of different kinds of
+// children there and libvirtxml reorders them.
 func (n *node) canon(unordered map[string]bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "<{%s}%s", n.name.Space, n.name.Local)
@@ -99,14 +100,18 @@ func (n *node) canon(unordered map[string]bool) string {
 		fmt.Fprintf(&b, " %s", attrKey(a))
 	}
 	b.WriteString(">" + n.text)
-	kids := make([]string, len(n.children))
-	for i, c := range n.children {
-		kids[i] = c.canon(unordered)
-	}
+	kids := make([]*node, len(n.children))
+	copy(kids, n.children)
 	if unordered[n.name.Local] {
-		sort.Strings(kids)
+		// By element name only, stably: siblings of the same name (disks,
+		// <boot> devices, qemu args) must keep their relative order.
+		sort.SliceStable(kids, func(i, j int) bool {
+			return kids[i].name.Space+" "+kids[i].name.Local < kids[j].name.Space+" "+kids[j].name.Local
+		})
 	}
-	b.WriteString(strings.Join(kids, ""))
+	for _, c := range kids {
+		b.WriteString(c.canon(unordered))
+	}
 	b.WriteString("</>")
 	return b.String()
 }
@@ -142,7 +147,10 @@ func (n *node) filter(drop func(parent, c *node) bool) {
 	n.children = kept
 }
 
-var unorderedElems = map[string]bool{"domain": true, "devices": true, "sysinfo": true, "interface": true, "disk": true, "serial": true, "channel": true}
+var unorderedElems = map[string]bool{
+	"domain": true, "devices": true, "sysinfo": true, "interface": true, "disk": true, "serial": true,
+	"channel": true, "os": true, "cpu": true, "features": true, "filesystem": true,
+}
 
 // withoutOurChanges is the tree minus everything Rewrite may legitimately change:
 // our interfaces (aliases in ours), memoryBacking, NUMA memAccess, and the
@@ -175,4 +183,27 @@ func withoutOurChanges(t *testing.T, x []byte, ours map[string]bool) string {
 		return false
 	})
 	return root.canon(unorderedElems)
+}
+
+// TestTreeCompareDetectsLoss makes sure the preservation check can fail.
+func TestTreeCompareDetectsLoss(t *testing.T) {
+	in := readTestdata(t, "domain-kitchen-sink.xml")
+	base := withoutOurChanges(t, in, nil)
+	for _, mut := range []struct{ old, new string }{
+		{`<qemu:env name="QEMU_AUDIO_DRV" value="none"></qemu:env>`, ``},
+		{`<uid>0f7a3b5e`, `<uid>1f7a3b5e`},
+		{`<entry name="sku"></entry>`, ``},
+		{`io="native"`, ``},
+		{`<iothread id="1"></iothread>
+    <iothread id="2"></iothread>`, `<iothread id="2"></iothread>
+    <iothread id="1"></iothread>`},
+		{`<qemu:arg value="-fw_cfg"></qemu:arg>`, `<arg xmlns="urn:other" value="-fw_cfg"></arg>`},
+	} {
+		if !bytes.Contains(in, []byte(mut.old)) {
+			t.Fatalf("testdata lacks %q", mut.old)
+		}
+		if withoutOurChanges(t, bytes.Replace(in, []byte(mut.old), []byte(mut.new), 1), nil) == base {
+			t.Errorf("replacing %q by %q went unnoticed", mut.old, mut.new)
+		}
+	}
 }
