@@ -339,3 +339,110 @@ func acceptFromOVS(t testing.TB, p socketpath.Paths) {
 	}
 	c.Close()
 }
+
+// ifaceRow is one Interface row as ovs-vsctl lists it.
+type ifaceRow struct {
+	Type                 string
+	Options, ExternalIDs map[string]string
+	Ofport               float64
+	Error                string
+}
+
+// interfaces lists every Interface in one ovs-vsctl call (JSON format).
+func (f *fixture) interfaces() map[string]ifaceRow {
+	f.t.Helper()
+	out := f.vsctl("--format=json", "--columns=name,type,options,external_ids,ofport,error", "list", "Interface")
+	var tbl struct {
+		Data [][]any `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(out), &tbl); err != nil {
+		f.t.Fatalf("parse ovs-vsctl JSON: %v", err)
+	}
+	toMap := func(v any) map[string]string {
+		m := map[string]string{}
+		if a, ok := v.([]any); ok && len(a) == 2 && a[0] == "map" {
+			for _, kv := range a[1].([]any) {
+				p := kv.([]any)
+				m[p[0].(string)], _ = p[1].(string)
+			}
+		}
+		return m
+	}
+	rows := map[string]ifaceRow{}
+	for _, r := range tbl.Data {
+		row := ifaceRow{Options: toMap(r[2]), ExternalIDs: toMap(r[3]), Ofport: -1}
+		row.Type, _ = r[1].(string)
+		if n, ok := r[4].(float64); ok {
+			row.Ofport = n
+		}
+		if e, ok := r[5].(string); ok {
+			row.Error = e
+		}
+		rows[r[0].(string)] = row
+	}
+	return rows
+}
+
+// assertAllAttached is assertAttached for many attachments with a few
+// ovs-vsctl calls in all, for the concurrency tests.
+func (f *fixture) assertAllAttached(atts []att) {
+	f.t.Helper()
+	onBridge := map[string]bool{}
+	for _, p := range f.portNames() {
+		onBridge[p] = true
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		rows := f.interfaces()
+		pending := 0
+		for _, a := range atts {
+			p := f.paths(a)
+			name := config.PortName(p.ID)
+			r, ok := rows[name]
+			if !ok || !onBridge[name] {
+				f.t.Fatalf("%s: port %s missing from bridge %s", a.containerID, name, f.bridge)
+			}
+			if r.Type != "dpdkvhostuserclient" || r.Options["vhost-server-path"] != p.OVSSocket ||
+				r.ExternalIDs["vhostuser.kubevirt.io/container-id"] != a.containerID || r.ExternalIDs["vhostuser.kubevirt.io/owner"] != "vhostuser-cni" {
+				f.t.Fatalf("%s: interface %s is %+v", a.containerID, name, r)
+			}
+			if r.Error != "" {
+				f.t.Fatalf("%s: interface %s error %q", a.containerID, name, r.Error)
+			}
+			if r.Ofport < 1 {
+				pending++
+			}
+		}
+		if pending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("%d interfaces without an ofport after 20 s", pending)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, a := range atts {
+		p := f.paths(a)
+		assertDir(f.t, p.HostDir, 107, 107, 0o770)
+		if target, err := os.Readlink(p.ShortLink); err != nil || target != p.HostDir {
+			f.t.Fatalf("short link %s -> %q (%v)", p.ShortLink, target, err)
+		}
+	}
+}
+
+// assertAllDetached is assertDetached for many attachments.
+func (f *fixture) assertAllDetached(atts []att) {
+	f.t.Helper()
+	rows := f.interfaces()
+	for _, a := range atts {
+		p := f.paths(a)
+		if _, ok := rows[config.PortName(p.ID)]; ok {
+			f.t.Fatalf("%s: interface still exists", a.containerID)
+		}
+		for _, path := range []string{p.ShortLink, p.HostDir} {
+			if _, err := os.Lstat(path); !os.IsNotExist(err) {
+				f.t.Fatalf("%s still exists (%v)", path, err)
+			}
+		}
+	}
+}

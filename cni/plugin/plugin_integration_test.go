@@ -586,19 +586,15 @@ func TestParallel(t *testing.T) {
 		}
 	}
 	run(func(a att) error { _, err := f.add("1.1.0", a); return err })
-	if got := f.ourPorts(); got != n {
+	if got := len(f.portNames()); got != n {
 		t.Fatalf("%d ports after %d parallel ADDs", got, n)
 	}
-	for _, a := range atts {
-		f.assertAttached(a)
-	}
+	f.assertAllAttached(atts)
 	run(func(a att) error { return f.del("1.1.0", a) })
 	if got := len(f.portNames()); got != 0 {
 		t.Fatalf("%d ports left after parallel DELs", got)
 	}
-	for _, a := range atts {
-		f.assertDetached(a)
-	}
+	f.assertAllDetached(atts)
 	if ents := f.shortEntries(); len(ents) != 0 {
 		t.Fatalf("short links left: %v", ents)
 	}
@@ -639,16 +635,16 @@ func TestParallelCreateBridge(t *testing.T) {
 	if got := f.vsctl("--bare", "--columns=name", "find", "Bridge", "name="+f.bridge); got != f.bridge {
 		t.Fatalf("bridge %q", got)
 	}
-	if got := f.ourPorts(); got != n {
+	if got := len(f.portNames()); got != n {
 		t.Fatalf("%d ports, want %d", got, n)
 	}
+	f.assertAllAttached(atts)
 	for _, a := range atts {
-		f.assertAttached(a)
 		if err := f.del("1.1.0", a); err != nil {
 			t.Fatal(err)
 		}
-		f.assertDetached(a)
 	}
+	f.assertAllDetached(atts)
 }
 
 // TestDelInvalidConfig: DEL with the configuration an ADD refused succeeds.
