@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -37,12 +38,15 @@ func run() int {
 	netInfo := fs.String("network-info", networkinfo.DefaultPath,
 		"KubeVirt network-info downward API file (binding registered with downwardAPI: device-info); read for MTUs when present")
 	netInfoWait := fs.Duration("network-info-wait", 0,
-		"when > 0, the network-info file is required: wait up to this long for it on each OnDefineDomain, then fail")
+		"when > 0, the network-info file is required: wait up to this long for it on each OnDefineDomain, then fail (below 45s: virt-launcher allows a call one minute)")
 	maxQueues := fs.Uint("max-queues", domain.DefaultMaxQueues,
 		"cap on queue pairs per interface when the VMI sets networkInterfaceMultiqueue (queues = vCPUs, at most this)")
 	debug := fs.Bool("debug", false, "log every call at debug level")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	if *showVersion {

@@ -223,3 +223,48 @@ func checkStartupLine(t *testing.T, p *proc) {
 		t.Errorf("%d startup lines, want 1:\n%s", n, p.stderr)
 	}
 }
+
+// TestBinaryDoesNotStealLiveSocket: a second sidecar on the same socket exits 1
+// with a clear message and leaves the first one serving.
+func TestBinaryDoesNotStealLiveSocket(t *testing.T) {
+	p := startBinary(t)
+	second := exec.Command(sidecarBinary(t), "-socket-dir", filepath.Dir(p.socket))
+	out, err := second.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("second sidecar: %v, want exit 1\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "another process serves") {
+		t.Errorf("no clear message:\n%s", out)
+	}
+	if _, err := hooksinfo.NewInfoClient(p.conn).Info(context.Background(), &hooksinfo.InfoParams{}); err != nil {
+		t.Errorf("first sidecar no longer answers: %v", err)
+	}
+}
+
+func TestBinaryFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"-h"}, 0, "-socket-name"},
+		{[]string{"-version"}, 0, ""},
+		{[]string{"-no-such-flag"}, 2, "flag provided but not defined"},
+		{[]string{"-max-queues", "0"}, 2, "max-queues"},
+		{[]string{"-socket-name", "../x.sock"}, 2, "plain file name"},
+		{[]string{"-network-info-wait", "2m"}, 2, "network-info wait"},
+	} {
+		out, err := exec.Command(sidecarBinary(t), tc.args...).CombinedOutput()
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if code != tc.code || !strings.Contains(string(out), tc.want) {
+			t.Errorf("%v: exit %d, want %d with %q\n%s", tc.args, code, tc.code, tc.want, out)
+		}
+	}
+}

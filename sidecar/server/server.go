@@ -43,6 +43,10 @@ var Versions = []string{"v1alpha1", "v1alpha2", "v1alpha3"}
 // maxMessage bounds a request: domain XML and VMI JSON are kilobytes, not megabytes.
 const maxMessage = 16 << 20
 
+// MaxNetworkInfoWait keeps the wait for network-info well inside
+// virt-launcher's one-minute OnDefineDomain timeout.
+const MaxNetworkInfoWait = 45 * time.Second
+
 // stopGrace bounds how long in-flight calls may finish after Shutdown or SIGTERM.
 const stopGrace = 5 * time.Second
 
@@ -77,8 +81,8 @@ func New(cfg Config) (*Server, error) {
 	if len(cfg.SocketPath) > socketpath.MaxSocketPath {
 		return nil, fmt.Errorf("socket path %q is %d bytes, the limit is %d", cfg.SocketPath, len(cfg.SocketPath), socketpath.MaxSocketPath)
 	}
-	if cfg.NetworkInfoWait < 0 {
-		return nil, fmt.Errorf("network-info wait %s is negative", cfg.NetworkInfoWait)
+	if cfg.NetworkInfoWait < 0 || cfg.NetworkInfoWait >= MaxNetworkInfoWait {
+		return nil, fmt.Errorf("network-info wait %s must be between 0 and %s: virt-launcher gives OnDefineDomain one minute", cfg.NetworkInfoWait, MaxNetworkInfoWait)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

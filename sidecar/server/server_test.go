@@ -414,6 +414,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{BindingName: "v", SocketPath: "relative.sock"},
 		{BindingName: "v", SocketPath: "/" + strings.Repeat("a", 120)},
 		{BindingName: "v", SocketPath: "/tmp/x.sock", NetworkInfoWait: -1},
+		{BindingName: "v", SocketPath: "/tmp/x.sock", NetworkInfoWait: time.Minute},
 	} {
 		if _, err := New(cfg); err == nil {
 			t.Errorf("New(%+v) accepted", cfg)
