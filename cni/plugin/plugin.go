@@ -12,7 +12,7 @@
 // pod-name, pod-uid, container-id, ifname, network}. A bridge made because of
 // createBridge carries vhostuser.kubevirt.io/created-bridge=true. Any failure
 // undoes what this ADD made, and only that. The result's interface has the
-// host socket path as socketPath (CNI 1.0.0 and later).
+// host socket path as socketPath (CNI 1.1.0, the first version that has it).
 //
 // DEL removes the ports carrying this container id and ifname (found by
 // external_ids and by name), the short link and the socket directory, the
@@ -41,6 +41,7 @@ import (
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/cni/pkg/version"
 
 	"github.com/kubevirt-vhostuser/vhostuser/cni/config"
 	"github.com/kubevirt-vhostuser/vhostuser/cni/ovsdb"
@@ -216,9 +217,11 @@ func Add(args *skel.CmdArgs) (err error) {
 			ip.Interface = current.Int(0)
 		}
 	}
-	result.Interfaces = []*current.Interface{{
-		Name: c.args.IfName, Mac: c.conf.RuntimeConfig.Mac, Sandbox: c.args.Netns, SocketPath: p.HostSocket,
-	}}
+	result.Interfaces = []*current.Interface{{Name: c.args.IfName, Mac: c.conf.RuntimeConfig.Mac, Sandbox: c.args.Netns}}
+	// socketPath exists in results from spec 1.1.0 on; 0.x results drop it in conversion.
+	if ok, _ := version.GreaterThanOrEqualTo(c.conf.CNIVersion, "1.1.0"); ok {
+		result.Interfaces[0].SocketPath = p.HostSocket
+	}
 	if c.conf.MTU > 0 {
 		result.Interfaces[0].Mtu = c.conf.MTU
 	}

@@ -118,6 +118,11 @@ func TestEveryVersion(t *testing.T) {
 				if strings.Contains(string(raw), "socketPath") {
 					t.Fatalf("%s result has socketPath: %s", v, raw)
 				}
+			case "1.0.0":
+				res := r.(*current.Result)
+				if len(res.IPs) != 1 || res.Interfaces[0].SocketPath != "" || res.Interfaces[0].Mac != "02:00:00:00:00:2a" {
+					t.Fatalf("result %s (1.0.0 has no socketPath)", raw)
+				}
 			default:
 				res := r.(*current.Result)
 				if len(res.IPs) != 1 || res.Interfaces[0].SocketPath != p.HostSocket || res.Interfaces[0].Mac != "02:00:00:00:00:2a" {
