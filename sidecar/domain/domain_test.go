@@ -431,6 +431,7 @@ func TestRewriteMigration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	validateDomain(t, "migration", a)
 	if !bytes.Equal(a, b) {
 		t.Errorf("source and target pods give different domains\n--- source ---\n%s\n--- target ---\n%s", a, b)
 	}
