@@ -1,8 +1,4 @@
-// Package compat drives our sidecar with KubeVirt's own converter and hooks manager.
+// Package compat holds the KubeVirt compatibility tests of the sidecar: the
+// domain comes from KubeVirt's converter, and KubeVirt's hooks manager drives
+// our sidecar binary as virt-launcher does. Everything is in the tests.
 package compat
-
-import (
-	_ "github.com/kubevirt-vhostuser/vhostuser/pkg/socketpath"
-	_ "kubevirt.io/kubevirt/pkg/hooks"
-	_ "kubevirt.io/kubevirt/pkg/virt-launcher/virtwrap/converter"
-)

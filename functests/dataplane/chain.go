@@ -56,8 +56,13 @@ type Step struct {
 type GuestReport struct {
 	Name, IP, Port, HostSocket, ComputeSocket, Console string
 	FirstPing, PingAfterRestart                        string
-	RTT                                                time.Duration
+	// FirstRTT is the first successful ping (it includes ARP resolution);
+	// RTT is the median of the pingSamples that follow it.
+	FirstRTT, RTT time.Duration
 }
+
+// pingSamples is how many pings after the first one give the RTT.
+const pingSamples = 5
 
 // Result is the outcome of Run.
 type Result struct {
@@ -67,6 +72,7 @@ type Result struct {
 	ResumedAfter time.Duration // from ovs-vswitchd restart to both guests pinging again
 	Leftovers    []string      // anything of ours left after CNI DEL (empty on success)
 	WorkDir      string
+	Netns        []string // network namespaces the chain created (all deleted again)
 }
 
 type guestRun struct {
@@ -168,6 +174,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		if _, err := ovs.Vsctl(ctx, "add-br", bridge, "--", "set", "Bridge", bridge, "datapath_type=netdev"); err != nil {
 			return err
 		}
+		res.Netns = append(res.Netns, ovs.Netns)
 		log.Info("OVS-DPDK running", "dir", ovs.Dir, "db", ovs.DBSocket, "netns", ovs.Netns, "hugepages", ovs.Hugepages, "bridge", bridge)
 		return nil
 	}); err != nil {
@@ -223,6 +230,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 			if err != nil {
 				return err
 			}
+			res.Netns = append(res.Netns, pod.Netns)
 			g.pod = pod
 			cleanups = append(cleanups, func() { pod.Remove() })
 			r, err := cni.Add(ctx, pod, g.containerID, vmiNetwork)
@@ -327,8 +335,21 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 				return fmt.Errorf("%s: %w\nQEMU log:\n%s\nOVS log:\n%s", g.rep.Name, err, virt.QEMULog(g.domain), ovs.LogTail("ovs-vswitchd", 10))
 			}
 			g.rep.FirstPing = line
-			g.rep.RTT, _ = guest.RTT(line)
+			if g.rep.FirstRTT, err = guest.RTT(line); err != nil {
+				return err
+			}
 			log.Info("ping", "from", g.rep.Name, "line", line)
+		}
+		// The guests ping once a second: a few more give a steady RTT.
+		for _, g := range guests {
+			lines, err := g.console.Collect(bctx, 0, guest.MarkerPingOK, pingSamples+1)
+			if err != nil {
+				return fmt.Errorf("%s: %w", g.rep.Name, err)
+			}
+			if g.rep.RTT, err = guest.MedianRTT(lines[1:]); err != nil {
+				return err
+			}
+			log.Info("ping RTT", "from", g.rep.Name, "median", g.rep.RTT, "samples", pingSamples)
 		}
 		return nil
 	}); err != nil {
@@ -336,24 +357,26 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	}
 
 	if err := step("restart ovs-vswitchd and wait for ping to resume", func() error {
-		offsets := make([]int64, len(guests))
-		for i, g := range guests {
-			offsets[i] = g.console.Offset()
-		}
 		start := time.Now()
 		if err := ovs.RestartVswitchd(ctx); err != nil {
 			return err
+		}
+		// Only pings printed after ovs-vswitchd is back count, and several
+		// of them, so a reply that arrived just before the stop cannot pass.
+		offsets := make([]int64, len(guests))
+		for i, g := range guests {
+			offsets[i] = g.console.Offset()
 		}
 		log.Info("ovs-vswitchd restarted", "took", time.Since(start).Round(time.Millisecond))
 		rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
 		for i, g := range guests {
-			line, err := g.console.WaitFor(rctx, offsets[i], guest.MarkerPingOK)
+			lines, err := g.console.Collect(rctx, offsets[i], guest.MarkerPingOK, 3)
 			if err != nil {
-				return fmt.Errorf("%s: %w", g.rep.Name, err)
+				return fmt.Errorf("%s: %w\nOVS log:\n%s", g.rep.Name, err, ovs.LogTail("ovs-vswitchd", 15))
 			}
-			g.rep.PingAfterRestart = line
-			log.Info("ping after restart", "from", g.rep.Name, "line", line)
+			g.rep.PingAfterRestart = lines[0]
+			log.Info("ping after restart", "from", g.rep.Name, "line", lines[0])
 		}
 		res.ResumedAfter = time.Since(start)
 		return waitConnected(ctx, ovs, guests, time.Minute, log)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -47,37 +48,65 @@ func (c Console) Tail(n int) string {
 // WaitFor polls the log until a line after offset contains marker and returns
 // it. A VHU-ERROR line from the guest init fails at once.
 func (c Console) WaitFor(ctx context.Context, offset int64, marker string) (string, error) {
+	lines, err := c.Collect(ctx, offset, marker, 1)
+	if err != nil {
+		return "", err
+	}
+	return lines[0], nil
+}
+
+// Collect waits until n lines after offset contain marker and returns them.
+func (c Console) Collect(ctx context.Context, offset int64, marker string, n int) ([]string, error) {
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if line, err := c.find(offset, marker); line != "" || err != nil {
-			return line, err
+		lines, err := c.find(offset, marker, n)
+		if err != nil || len(lines) >= n {
+			return lines, err
 		}
 		select {
 		case <-ctx.Done():
-			return "", fmt.Errorf("no %q on console %s: %w; last lines:\n%s", marker, c.Path, ctx.Err(), c.Tail(15))
+			return nil, fmt.Errorf("%d of %d lines with %q on console %s: %w; last lines:\n%s", len(lines), n, marker, c.Path, ctx.Err(), c.Tail(15))
 		case <-tick.C:
 		}
 	}
 }
 
-func (c Console) find(offset int64, marker string) (string, error) {
+func (c Console) find(offset int64, marker string, n int) ([]string, error) {
 	data, err := os.ReadFile(c.Path)
 	if err != nil || int64(len(data)) <= offset {
-		return "", nil
+		return nil, nil
 	}
+	var found []string
 	sc := bufio.NewScanner(bytes.NewReader(data[offset:]))
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
+	for sc.Scan() && len(found) < n {
 		line := strings.TrimRight(sc.Text(), "\r")
 		if strings.Contains(line, MarkerError) {
-			return "", fmt.Errorf("guest init reported an error: %s", line)
+			return nil, fmt.Errorf("guest init reported an error: %s", line)
 		}
 		if strings.Contains(line, marker) {
-			return line, nil
+			found = append(found, line)
 		}
 	}
-	return "", nil
+	return found, nil
+}
+
+// MedianRTT is the median round-trip time of VHU-PING-OK lines.
+func MedianRTT(lines []string) (time.Duration, error) {
+	var rtts []time.Duration
+	for _, l := range lines {
+		r, err := RTT(l)
+		if err != nil {
+			return 0, err
+		}
+		rtts = append(rtts, r)
+	}
+	if len(rtts) == 0 {
+		return 0, fmt.Errorf("no ping lines")
+	}
+	slices.Sort(rtts)
+	return rtts[len(rtts)/2], nil
 }
 
 var rttRe = regexp.MustCompile(`time=([0-9.]+) ms`)

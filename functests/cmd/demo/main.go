@@ -60,8 +60,8 @@ func run() int {
 			fmt.Printf("  %-55s %8.1fs\n", s.Name, s.Took.Seconds())
 		}
 		for _, g := range res.Guests {
-			fmt.Printf("  %s %s  OVS port %s  RTT %v\n    socket (host)    %s\n    socket (compute) %s\n",
-				g.Name, g.IP, g.Port, g.RTT, g.HostSocket, g.ComputeSocket)
+			fmt.Printf("  %s %s  OVS port %s  ping RTT median %v (first ping, with ARP: %v)\n    socket (host)    %s\n    socket (compute) %s\n",
+				g.Name, g.IP, g.Port, g.RTT, g.FirstRTT, g.HostSocket, g.ComputeSocket)
 		}
 		if res.ResumedAfter > 0 {
 			fmt.Printf("  ping resumed %.1fs after the ovs-vswitchd restart\n", res.ResumedAfter.Seconds())
