@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 
 	kvv1 "kubevirt.io/api/core/v1"
 	"libvirt.org/go/libvirtxml"
@@ -124,6 +126,10 @@ func Rewrite(domainXML, vmiJSON []byte, opts Options) ([]byte, error) {
 		model = modelVirtioTransitional
 	}
 
+	vmiOrder := map[string]int{}
+	for i, iface := range vmi.Spec.Domain.Devices.Interfaces {
+		vmiOrder[iface.Name] = i
+	}
 	for _, iface := range ifaces {
 		alias := AliasPrefix + iface.Name
 		idx := -1
@@ -144,7 +150,8 @@ func Rewrite(domainXML, vmiJSON []byte, opts Options) ([]byte, error) {
 		if idx >= 0 {
 			dom.Devices.Interfaces[idx] = di
 		} else {
-			dom.Devices.Interfaces = append(dom.Devices.Interfaces, di)
+			at := insertPosition(dom.Devices.Interfaces, vmiOrder, vmiOrder[iface.Name])
+			dom.Devices.Interfaces = slices.Insert(dom.Devices.Interfaces, at, di)
 		}
 	}
 
@@ -157,6 +164,29 @@ func Rewrite(domainXML, vmiJSON []byte, opts Options) ([]byte, error) {
 		return nil, invalid(err, "VMI %s: print domain XML", vmiName)
 	}
 	return []byte(out), nil
+}
+
+// insertPosition keeps the domain's interfaces in the VMI's order, so the guest
+// enumerates NICs as listed: a new interface goes before the first interface
+// that comes later in the VMI, or before a hotplug placeholder (which KubeVirt
+// keeps last), else at the end.
+func insertPosition(ifaces []libvirtxml.DomainInterface, vmiOrder map[string]int, pos int) int {
+	for i, di := range ifaces {
+		if di.Alias == nil {
+			continue
+		}
+		name, ours := strings.CutPrefix(di.Alias.Name, AliasPrefix)
+		if !ours {
+			if strings.HasPrefix(di.Alias.Name, "placeholder") {
+				return i
+			}
+			continue
+		}
+		if p, ok := vmiOrder[name]; ok && p > pos {
+			return i
+		}
+	}
+	return len(ifaces)
 }
 
 // selectInterfaces returns the VMI interfaces of the binding after checking

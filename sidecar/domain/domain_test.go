@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -172,6 +173,27 @@ func checkInvariants(t *testing.T, out []byte, b *vmiBuilder) {
 	dom := &libvirtxml.Domain{}
 	if err := dom.Unmarshal(string(out)); err != nil {
 		t.Fatalf("output does not parse: %v", err)
+	}
+	// Interfaces follow the VMI's order; placeholders stay last.
+	var order []string
+	for _, i := range dom.Devices.Interfaces {
+		if i.Alias != nil {
+			order = append(order, i.Alias.Name)
+		}
+	}
+	var want []string
+	for _, vi := range b.vmi.Spec.Domain.Devices.Interfaces {
+		if slices.Contains(order, "ua-"+vi.Name) {
+			want = append(want, "ua-"+vi.Name)
+		}
+	}
+	for _, a := range order {
+		if strings.HasPrefix(a, "placeholder") {
+			want = append(want, a)
+		}
+	}
+	if !slices.Equal(order, want) {
+		t.Errorf("interface order %v, want %v", order, want)
 	}
 	byAlias := map[string]libvirtxml.DomainInterface{}
 	for _, i := range dom.Devices.Interfaces {
