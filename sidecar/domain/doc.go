@@ -21,7 +21,9 @@
 // back between defines into a schema without <source type/path> and without
 // rx/tx_queue_size, so a later OnDefineDomain hands back a damaged copy of our
 // interface that must be repaired. Other interfaces (the pod network, hotplug
-// placeholders) are never touched. When the VMI's interface has no MAC or PCI
+// placeholders) are never touched. New interfaces are inserted in the VMI's
+// interface order (before any hotplug placeholder), so the guest enumerates
+// NICs as the VMI lists them. When the VMI's interface has no MAC or PCI
 // address, the ones libvirt assigned to the existing copy are kept.
 //
 // Queues: with networkInterfaceMultiqueue, queues = the number of vCPUs
@@ -40,8 +42,11 @@
 // invalid (a bad VMI or XML) or conflicts with the domain (a precondition).
 //
 // Parsing and printing use libvirt.org/go/libvirtxml. Everything KubeVirt emits
-// survives with its meaning (tests compare the element trees); two purely
-// cosmetic differences: the qemu namespace elements are written with a default
-// xmlns instead of the qemu: prefix, and an empty <source/> of an ethernet
-// interface is dropped.
+// survives with its meaning (tests compare the element trees of realistic
+// KubeVirt domains, and the real libvirt QEMU driver defines the results).
+// Cosmetic differences only: children of different kinds may be reordered,
+// the qemu namespace elements are written with a default xmlns instead of the
+// qemu: prefix, and the empty <source/> of an ethernet interface is dropped.
+// An element libvirtxml does not model would be lost; libvirtxml tracks
+// libvirt's schema, so keep it current.
 package domain
