@@ -163,15 +163,10 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.grpc.Stop()
 		<-done
 	}
-	// grpc closed the listener, which unlinked the socket; make sure of it,
-	// but never remove a file another process has put there since.
-	if fi, err := os.Lstat(s.cfg.SocketPath); err == nil && fi.Mode().Type() == os.ModeSocket {
-		if c, err := net.DialTimeout("unix", s.cfg.SocketPath, 100*time.Millisecond); err == nil {
-			c.Close()
-		} else {
-			_ = os.Remove(s.cfg.SocketPath)
-		}
-	}
+	// grpc.Serve returns after a stop, closing the listener even when the stop
+	// came first; closing the listener unlinks the socket file.
+	<-errc
+	_ = s.ln.Close()
 	return nil
 }
 
