@@ -101,9 +101,12 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	res = &Result{}
 	var cleanups []func()
 	defer func() {
+		log.Info("== clean up: guests, libvirtd, OVS, pods, work directory")
+		start := time.Now()
 		for i := len(cleanups) - 1; i >= 0; i-- {
 			cleanups[i]()
 		}
+		res.Steps = append(res.Steps, Step{Name: "clean up", Took: time.Since(start)})
 	}()
 	step := func(name string, fn func() error) error {
 		log.Info("== " + name)
@@ -134,6 +137,12 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		Volume:      socketpath.DefaultVolume,
 		ShortDir:    filepath.Join(work, "s"),
 	}
+	kvLog, err := os.Create(filepath.Join(work, "kubevirt.log"))
+	if err != nil {
+		return res, err
+	}
+	launcher.LogKubeVirtTo(kvLog)
+	cleanups = append(cleanups, func() { launcher.LogKubeVirtTo(os.Stderr); kvLog.Close() })
 	consoles := filepath.Join(work, "consoles")
 	if err := os.MkdirAll(consoles, 0o755); err != nil {
 		return res, err

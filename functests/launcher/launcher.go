@@ -17,6 +17,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,6 +27,7 @@ import (
 
 	vmispec "github.com/kubevirt-vhostuser/vhostuser/functests/vmi"
 	v1 "kubevirt.io/api/core/v1"
+	kvlog "kubevirt.io/client-go/log"
 	cmdv1 "kubevirt.io/kubevirt/pkg/handler-launcher-com/cmd/v1"
 	"kubevirt.io/kubevirt/pkg/hooks"
 	"kubevirt.io/kubevirt/pkg/network/domainspec"
@@ -70,6 +72,10 @@ func podCPUSet(n int) []int {
 	}
 	return set
 }
+
+// LogKubeVirtTo sends the log lines of KubeVirt's own code (converter, hooks
+// manager) to w instead of stderr.
+func LogKubeVirtTo(w io.Writer) { kvlog.Log.SetIOWriter(w) }
 
 // Bindings is the network binding configuration of the KubeVirt CR as the
 // tests register our plugin: a sidecar and no domainAttachmentType, so the
