@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"context"
 	"os"
 	"reflect"
 	"strings"
@@ -8,6 +9,7 @@ import (
 
 	"libvirt.org/go/libvirtxml"
 
+	"github.com/kubevirt-vhostuser/vhostuser/functests/virtxml"
 	"github.com/kubevirt-vhostuser/vhostuser/pkg/socketpath"
 )
 
@@ -93,6 +95,10 @@ func TestMakeRunnable(t *testing.T) {
 			}
 			if len(after.Devices.Graphics) != 0 {
 				t.Errorf("graphics kept: %+v", after.Devices.Graphics)
+			}
+			// What libvirtd is handed must be valid for libvirt's schema.
+			if err := virtxml.Validate(context.Background(), out); err != nil {
+				t.Errorf("runnable domain: %v", err)
 			}
 			if !reflect.DeepEqual(before.MemoryBacking, after.MemoryBacking) || !reflect.DeepEqual(before.CPU, after.CPU) ||
 				!reflect.DeepEqual(before.Memory, after.Memory) || !reflect.DeepEqual(before.Devices.Controllers, after.Devices.Controllers) {
