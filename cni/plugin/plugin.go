@@ -261,12 +261,18 @@ func Del(args *skel.CmdArgs) error {
 		errs = append(errs, fmt.Errorf("OVSDB unreachable, the port of container %s ifname %s may remain: %w", args.ContainerID, args.IfName, err))
 	} else {
 		defer cl.Close()
-		portUID, err := c.deletePorts(cl, uid)
+		portUID, newer, err := c.deletePorts(cl, uid)
 		if err != nil {
 			errs = append(errs, err)
 		}
 		if uid == "" {
 			uid = portUID
+		}
+		if newer {
+			// A newer sandbox of the pod owns the port, and with it the same
+			// socket directory and short link: a late DEL must leave them.
+			c.log.Info("a newer sandbox owns this attachment; socket directory and link kept")
+			uid = ""
 		}
 	}
 	if uid != "" {
@@ -300,8 +306,9 @@ func Del(args *skel.CmdArgs) error {
 
 // deletePorts removes the ports of this container and ifname, found by
 // external_ids and by the derived name, and returns the pod UID recorded on
-// them (for a DEL without K8S_POD_UID).
-func (c *call) deletePorts(cl *ovsdb.Client, uid string) (string, error) {
+// them (for a DEL without K8S_POD_UID) and whether a port of that name was
+// kept because another sandbox of the same pod owns it.
+func (c *call) deletePorts(cl *ovsdb.Client, uid string) (podUID string, newer bool, err error) {
 	name := ""
 	if uid != "" {
 		if p, perr := c.paths(uid); perr == nil {
@@ -312,11 +319,10 @@ func (c *call) deletePorts(cl *ovsdb.Client, uid string) (string, error) {
 		ovsdb.KeyOwner: ovsdb.Owner, ovsdb.KeyContainerID: c.args.ContainerID, ovsdb.KeyIfName: c.args.IfName,
 	}, name)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	var del []string
 	seen := map[string]bool{}
-	podUID := ""
 	for _, pt := range found {
 		if seen[pt.UUID] {
 			continue
@@ -326,13 +332,16 @@ func (c *call) deletePorts(cl *ovsdb.Client, uid string) (string, error) {
 		if ids[ovsdb.KeyOwner] != ovsdb.Owner || ids[ovsdb.KeyContainerID] != c.args.ContainerID || ids[ovsdb.KeyIfName] != c.args.IfName {
 			// Same name, another owner or a newer sandbox of the pod: not ours to delete.
 			c.log.Info("port of that name belongs to someone else; kept", "port", pt.Name, "owner", ids[ovsdb.KeyOwner], "container", ids[ovsdb.KeyContainerID])
+			if ids[ovsdb.KeyOwner] == ovsdb.Owner && uid != "" && ids[ovsdb.KeyPodUID] == uid && ids[ovsdb.KeyIfName] == c.args.IfName {
+				newer = true
+			}
 			continue
 		}
 		del = append(del, pt.UUID)
 		podUID = ids[ovsdb.KeyPodUID]
 		c.log.Info("deleting port", "port", pt.Name, "uuid", pt.UUID)
 	}
-	return podUID, cl.DeletePorts(c.ctx, del...)
+	return podUID, newer, cl.DeletePorts(c.ctx, del...)
 }
 
 // Check is the CNI CHECK command.

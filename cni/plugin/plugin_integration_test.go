@@ -555,6 +555,7 @@ func TestSandboxRecreated(t *testing.T) {
 	if got := f.get("Port", name, "external_ids:vhostuser.kubevirt.io/container-id"); got != "sandbox2" {
 		t.Fatalf("the old sandbox's DEL removed the new port (container-id %q)", got)
 	}
+	f.assertAttached(cur) // also the socket directory and the short link
 	if err := f.del("1.1.0", cur); err != nil {
 		t.Fatal(err)
 	}
