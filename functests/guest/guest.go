@@ -14,7 +14,6 @@ import (
 	"crypto/sha256"
 	_ "embed"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,7 +22,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
+
+	"github.com/kubevirt-vhostuser/vhostuser/functests/filelock"
 )
 
 // DefaultCacheDir holds the kernel and initramfs between runs.
@@ -74,7 +74,7 @@ func Prepare(ctx context.Context, cacheDir string, log *slog.Logger) (img Image,
 		return Image{}, false, fmt.Errorf("create guest cache directory: %w", err)
 	}
 	// Serialise concurrent runs (a test and the demo) on the same cache.
-	unlock, err := lockFile(filepath.Join(cacheDir, ".lock"))
+	unlock, err := filelock.Lock(filepath.Join(cacheDir, ".lock"))
 	if err != nil {
 		return Image{}, false, err
 	}
@@ -273,22 +273,4 @@ func copyFile(src, dst string, mode os.FileMode) error {
 		return fmt.Errorf("write %s: %w", dst, err)
 	}
 	return nil
-}
-
-func lockFile(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("open cache lock: %w", err)
-	}
-	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
-		if !errors.Is(err, syscall.EINTR) {
-			break
-		}
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock guest cache: %w", err)
-	}
-	return func() { f.Close() }, nil
 }

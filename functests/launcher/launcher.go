@@ -25,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kubevirt-vhostuser/vhostuser/functests/filelock"
 	vmispec "github.com/kubevirt-vhostuser/vhostuser/functests/vmi"
 	v1 "kubevirt.io/api/core/v1"
 	kvlog "kubevirt.io/client-go/log"
@@ -132,7 +133,7 @@ func StartSidecar(ctx context.Context, bin string, argsFor func(socketDir string
 	if _, err := os.Stat(bin); err != nil {
 		return nil, fmt.Errorf("sidecar binary %s: %w (run make build or set VHOSTUSER_BIN)", bin, err)
 	}
-	unlock, err := lock(HooksDir + ".lock")
+	unlock, err := filelock.Lock(HooksDir + ".lock")
 	if err != nil {
 		return nil, err
 	}
@@ -228,25 +229,4 @@ func (s *Session) release() {
 		os.Remove(HooksDir)
 	}
 	s.unlock()
-}
-
-func lock(path string) (func(), error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("create lock directory: %w", err)
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
-		if !errors.Is(err, syscall.EINTR) {
-			break
-		}
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	return func() { f.Close() }, nil
 }
