@@ -131,14 +131,21 @@ func (c *Client) AddPort(ctx context.Context, s PortSpec) (AddResult, error) {
 }
 
 func (c *Client) addPortFast(ctx context.Context, s PortSpec) (AddResult, error) {
-	ops := append(portOps(s), bridgeWait(s.Bridge), lovsdb.Operation{Op: lovsdb.OperationMutate, Table: tableBridge,
-		Where:     []lovsdb.Condition{lovsdb.NewCondition("name", lovsdb.ConditionEqual, s.Bridge)},
-		Mutations: []lovsdb.Mutation{*lovsdb.NewMutation("ports", lovsdb.MutateOperationInsert, uuidSet("port"))}})
-	out, err := c.transact(ctx, ops)
+	out, err := c.transact(ctx, AddPortOps(s))
 	if err != nil {
 		return AddResult{}, err
 	}
 	return AddResult{PortUUID: out[1].UUID.GoUUID}, nil
+}
+
+// AddPortOps is the one transaction of AddPort's usual path: insert the
+// Interface and the Port, wait for the bridge, insert the port into the
+// bridge's ports. Result 1 holds the new Port's UUID. Exported so that the
+// benchmark can send the very same transaction with OVS's own client.
+func AddPortOps(s PortSpec) []lovsdb.Operation {
+	return append(portOps(s), bridgeWait(s.Bridge), lovsdb.Operation{Op: lovsdb.OperationMutate, Table: tableBridge,
+		Where:     []lovsdb.Condition{lovsdb.NewCondition("name", lovsdb.ConditionEqual, s.Bridge)},
+		Mutations: []lovsdb.Mutation{*lovsdb.NewMutation("ports", lovsdb.MutateOperationInsert, uuidSet("port"))}})
 }
 
 // bridgeWait fails the transaction unless the bridge exists.
@@ -291,14 +298,19 @@ func (c *Client) DeletePorts(ctx context.Context, uuids ...string) error {
 	if len(uuids) == 0 {
 		return nil
 	}
+	if _, err := c.transact(ctx, DeletePortsOps(uuids...)); err != nil {
+		return fmt.Errorf("delete ports %v: %w", uuids, err)
+	}
+	return nil
+}
+
+// DeletePortsOps is DeletePorts' transaction (exported for the benchmark).
+func DeletePortsOps(uuids ...string) []lovsdb.Operation {
 	ops := make([]lovsdb.Operation, 0, len(uuids))
 	for _, u := range uuids {
 		ops = append(ops, detachPort(u))
 	}
-	if _, err := c.transact(ctx, ops); err != nil {
-		return fmt.Errorf("delete ports %v: %w", uuids, err)
-	}
-	return nil
+	return ops
 }
 
 func detachPort(portUUID string) lovsdb.Operation {
