@@ -2,6 +2,7 @@ package jsonrpc
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -168,6 +169,7 @@ func TestFramerLargeMessages(t *testing.T) {
 func FuzzFramer(f *testing.F) {
 	f.Add([]byte(`{"id":1}{"s":"\"}"}`), uint8(3))
 	f.Add([]byte(`[[[[`), uint8(1))
+	f.Add([]byte(` {"a":["x\\"]}",{"b":[]}],"c":"\\u005d"} `), uint8(2))
 	f.Fuzz(func(t *testing.T, in []byte, chunk uint8) {
 		// Whatever the bytes, the framer ends with an error, never panics,
 		// and every message it returns is one balanced JSON text.
@@ -176,13 +178,30 @@ func FuzzFramer(f *testing.F) {
 			r = iotest.OneByteReader(r)
 		}
 		fr := newFramer(r, 1<<16)
+		var msgs [][]byte
 		for {
 			msg, err := fr.next()
 			if err != nil {
-				return
+				break
 			}
 			if len(msg) == 0 || (msg[0] != '{' && msg[0] != '[') {
 				t.Fatalf("message %q", msg)
+			}
+			msgs = append(msgs, bytes.Clone(msg))
+		}
+		// Against the standard library's parser: one valid JSON object or
+		// array, twice, must come back as exactly those two messages.
+		one := bytes.TrimSpace(in)
+		if len(one) > 0 && (one[0] == '{' || one[0] == '[') && json.Valid(one) && len(one) < 1<<15 {
+			fr := newFramer(bytes.NewReader(append(append(append([]byte{}, one...), '\n'), one...)), 1<<16)
+			for i := 0; i < 2; i++ {
+				msg, err := fr.next()
+				if err != nil || !bytes.Equal(msg, one) {
+					t.Fatalf("message %d of %q twice: %q, %v", i, one, msg, err)
+				}
+			}
+			if _, err := fr.next(); err != io.EOF {
+				t.Fatalf("after two copies of %q: %v, want EOF", one, err)
 			}
 		}
 	})
