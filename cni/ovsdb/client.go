@@ -1,6 +1,9 @@
-// Package ovsdb talks to ovsdb-server over the OVSDB protocol (RFC 7047) with
-// libovsdb's native client: it creates and deletes the plugin's
-// dpdkvhostuserclient ports and reads them back, without forking ovs-vsctl.
+// Package ovsdb talks to ovsdb-server over the OVSDB protocol (RFC 7047): it
+// creates and deletes the plugin's dpdkvhostuserclient ports and reads them
+// back, without forking ovs-vsctl. Operations are libovsdb's protocol types
+// (package github.com/ovn-org/libovsdb/ovsdb, standard library only); they
+// travel over the small transport in ./jsonrpc, one short connection per
+// plugin run, no schema fetch, no monitor, no cache.
 //
 // Concurrency: many plugin processes may add ports to one bridge at once.
 // Bridge.ports is only ever changed with a "mutate" (insert/delete of one
@@ -17,10 +20,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-logr/logr"
-	"github.com/ovn-org/libovsdb/client"
-	"github.com/ovn-org/libovsdb/model"
 	lovsdb "github.com/ovn-org/libovsdb/ovsdb"
+
+	"github.com/kubevirt-vhostuser/vhostuser/cni/ovsdb/jsonrpc"
 )
 
 // Marks the plugin writes into external_ids.
@@ -43,35 +45,26 @@ var ErrBridgeMissing = errors.New("bridge does not exist")
 
 // Client is one connection to ovsdb-server.
 type Client struct {
-	c client.Client
+	rpc *jsonrpc.Conn
 }
 
-// Connect dials endpoint ("unix:/path") and fetches the Open_vSwitch schema.
+// database is the one database the plugin uses.
+const database = "Open_vSwitch"
+
+// Connect dials endpoint ("unix:/path" or "tcp:host:port"). It sends
+// nothing: the first transaction is the first round trip, and the server
+// checks every operation against its schema.
 func Connect(ctx context.Context, endpoint string, log *slog.Logger) (*Client, error) {
-	dbModel, err := model.NewClientDBModel("Open_vSwitch", map[string]model.Model{
-		tableOpenvSwitch: &OpenvSwitch{},
-		tableBridge:      &Bridge{},
-		tablePort:        &Port{},
-		tableInterface:   &Interface{},
-	})
+	conn, err := jsonrpc.Dial(ctx, endpoint)
 	if err != nil {
-		return nil, fmt.Errorf("ovsdb model: %w", err)
-	}
-	// libovsdb logs to stderr at high verbosity by default; route it to our
-	// slog handler at debug level instead.
-	l := logr.FromSlogHandler(log.Handler())
-	c, err := client.NewOVSDBClient(dbModel, client.WithEndpoint(endpoint), client.WithLogger(&l))
-	if err != nil {
-		return nil, fmt.Errorf("ovsdb client for %s: %w", endpoint, err)
-	}
-	if err := c.Connect(ctx); err != nil {
 		return nil, fmt.Errorf("connect to OVSDB at %s: %w", endpoint, err)
 	}
-	return &Client{c: c}, nil
+	log.Debug("connected to OVSDB", "endpoint", endpoint)
+	return &Client{rpc: conn}, nil
 }
 
 // Close ends the connection.
-func (c *Client) Close() { c.c.Close() }
+func (c *Client) Close() { _ = c.rpc.Close() }
 
 // PortSpec describes the port AddPort creates.
 type PortSpec struct {
@@ -131,14 +124,21 @@ func (c *Client) AddPort(ctx context.Context, s PortSpec) (AddResult, error) {
 }
 
 func (c *Client) addPortFast(ctx context.Context, s PortSpec) (AddResult, error) {
-	ops := append(portOps(s), bridgeWait(s.Bridge), lovsdb.Operation{Op: lovsdb.OperationMutate, Table: tableBridge,
-		Where:     []lovsdb.Condition{lovsdb.NewCondition("name", lovsdb.ConditionEqual, s.Bridge)},
-		Mutations: []lovsdb.Mutation{*lovsdb.NewMutation("ports", lovsdb.MutateOperationInsert, uuidSet("port"))}})
-	out, err := c.transact(ctx, ops)
+	out, err := c.transact(ctx, AddPortOps(s))
 	if err != nil {
 		return AddResult{}, err
 	}
 	return AddResult{PortUUID: out[1].UUID.GoUUID}, nil
+}
+
+// AddPortOps is the one transaction of AddPort's usual path: insert the
+// Interface and the Port, wait for the bridge, insert the port into the
+// bridge's ports. Result 1 holds the new Port's UUID. Exported so that the
+// benchmark can send the very same transaction with OVS's own client.
+func AddPortOps(s PortSpec) []lovsdb.Operation {
+	return append(portOps(s), bridgeWait(s.Bridge), lovsdb.Operation{Op: lovsdb.OperationMutate, Table: tableBridge,
+		Where:     []lovsdb.Condition{lovsdb.NewCondition("name", lovsdb.ConditionEqual, s.Bridge)},
+		Mutations: []lovsdb.Mutation{*lovsdb.NewMutation("ports", lovsdb.MutateOperationInsert, uuidSet("port"))}})
 }
 
 // bridgeWait fails the transaction unless the bridge exists.
@@ -291,14 +291,19 @@ func (c *Client) DeletePorts(ctx context.Context, uuids ...string) error {
 	if len(uuids) == 0 {
 		return nil
 	}
+	if _, err := c.transact(ctx, DeletePortsOps(uuids...)); err != nil {
+		return fmt.Errorf("delete ports %v: %w", uuids, err)
+	}
+	return nil
+}
+
+// DeletePortsOps is DeletePorts' transaction (exported for the benchmark).
+func DeletePortsOps(uuids ...string) []lovsdb.Operation {
 	ops := make([]lovsdb.Operation, 0, len(uuids))
 	for _, u := range uuids {
 		ops = append(ops, detachPort(u))
 	}
-	if _, err := c.transact(ctx, ops); err != nil {
-		return fmt.Errorf("delete ports %v: %w", uuids, err)
-	}
-	return nil
+	return ops
 }
 
 func detachPort(portUUID string) lovsdb.Operation {
@@ -420,10 +425,15 @@ func (c *Client) InterfaceByName(ctx context.Context, name string) (*Interface, 
 	return i, nil
 }
 
-// Ping runs an empty transaction: it proves the server answers.
+// Ping sends an RFC 7047 echo: it proves the server answers.
 func (c *Client) Ping(ctx context.Context) error {
-	if err := c.c.Echo(ctx); err != nil {
+	const token = "vhostuser"
+	var res []string
+	if err := c.rpc.Call(ctx, "echo", []any{token}, &res); err != nil {
 		return fmt.Errorf("OVSDB echo: %w", err)
+	}
+	if len(res) != 1 || res[0] != token {
+		return fmt.Errorf("OVSDB echo: reply %q, want [%q]", res, token)
 	}
 	return nil
 }
@@ -448,8 +458,13 @@ func (e *txnError) Error() string {
 }
 
 func (c *Client) transact(ctx context.Context, ops []lovsdb.Operation) ([]lovsdb.OperationResult, error) {
-	res, err := c.c.Transact(ctx, ops...)
-	if err != nil {
+	params := make([]any, 0, len(ops)+1)
+	params = append(params, database)
+	for _, op := range ops {
+		params = append(params, op)
+	}
+	var res []lovsdb.OperationResult
+	if err := c.rpc.Call(ctx, "transact", params, &res); err != nil {
 		return nil, err
 	}
 	if len(res) < len(ops) {
@@ -550,7 +565,7 @@ func IsUnreachable(err error) bool {
 	if err == nil {
 		return false
 	}
-	return errors.Is(err, client.ErrNotConnected) || strings.Contains(err.Error(), "connect to OVSDB")
+	return errors.Is(err, jsonrpc.ErrClosed) || strings.Contains(err.Error(), "connect to OVSDB")
 }
 
 // allRows is a condition true for every row: RFC 7047 requires "where" on

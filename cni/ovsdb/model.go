@@ -1,9 +1,10 @@
 package ovsdb
 
 // The model structs below are written by hand and carry only the columns this
-// plugin reads or writes; libovsdb validates them against the server's schema
-// at connect time. Transactions are built as raw RFC 7047 operations, so the
-// client needs no monitor and no cache: a plugin run is one short connection.
+// plugin reads (the ovsdb tags name them). Transactions are built as raw RFC
+// 7047 operations, so the client needs no schema, monitor or cache: a plugin
+// run is one short connection, and ovsdb-server checks every operation
+// against its schema.
 
 // OpenvSwitch is the root row of the Open_vSwitch table.
 type OpenvSwitch struct {

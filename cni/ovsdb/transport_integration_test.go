@@ -1,0 +1,168 @@
+//go:build integration
+
+package ovsdb
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kubevirt-vhostuser/vhostuser/pkg/ovsenv"
+)
+
+// TestTransport drives the client's transport seam (Connect, transact,
+// selectRows, Ping, IsUnreachable, txnError) against a real ovsdb-server:
+// the transaction semantics the plugin relies on come from the server, not
+// from this package.
+func TestTransport(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ovs, err := ovsenv.Start(ctx, ovsenv.Options{Name: "vhuovsdb", NoVswitchd: true})
+	if err != nil {
+		t.Fatalf("start ovsdb-server: %v", err)
+	}
+	t.Cleanup(func() { ovs.Stop() })
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	connect := func(t *testing.T) *Client {
+		t.Helper()
+		c, err := Connect(ctx, ovs.Endpoint(), log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		return c
+	}
+	marks := map[string]string{KeyOwner: Owner, KeyContainerID: "c1", KeyIfName: "net1"}
+
+	t.Run("ping", func(t *testing.T) {
+		if err := connect(t).Ping(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("add and delete", func(t *testing.T) {
+		c := connect(t)
+		spec := PortSpec{Bridge: "brtr0", CreateBridge: true, Name: "vhutr0", ServerPath: "/run/x/vhost.sock",
+			MTU: 9000, VLAN: 5, ExternalIDs: marks}
+		res, err := c.AddPort(ctx, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.BridgeCreated || res.PortUUID == "" {
+			t.Fatalf("AddPort: %+v", res)
+		}
+		br, err := c.Bridge(ctx, "brtr0")
+		if err != nil || br == nil || len(br.Ports) != 2 || br.DatapathType != "netdev" {
+			t.Fatalf("bridge: %+v %v", br, err)
+		}
+		ifc, err := c.InterfaceByName(ctx, "vhutr0")
+		if err != nil || ifc == nil || ifc.Type != InterfaceType || ifc.Options[OptionServerPth] != "/run/x/vhost.sock" ||
+			ifc.MTURequest == nil || *ifc.MTURequest != 9000 {
+			t.Fatalf("interface: %+v %v", ifc, err)
+		}
+		// The same name again: the fast path's insert violates the unique
+		// index, the careful path replaces our stale port in one transaction.
+		again, err := c.AddPort(ctx, spec)
+		if err != nil || again.Replaced != res.PortUUID || again.BridgeCreated {
+			t.Fatalf("AddPort over a stale port of ours: %+v %v", again, err)
+		}
+		found, err := c.PortsForDelete(ctx, marks, "vhutr0")
+		if err != nil || len(found) != 2 || found[0].UUID != again.PortUUID || found[0].Tag == nil || *found[0].Tag != 5 {
+			t.Fatalf("PortsForDelete: %+v %v", found, err)
+		}
+		if name, err := c.BridgeOfPort(ctx, again.PortUUID); err != nil || name != "brtr0" {
+			t.Fatalf("BridgeOfPort: %q %v", name, err)
+		}
+		if err := c.DeletePorts(ctx, again.PortUUID, res.PortUUID); err != nil {
+			t.Fatal(err)
+		}
+		if p, err := c.PortByName(ctx, "vhutr0"); err != nil || p != nil {
+			t.Fatalf("port after DeletePorts: %+v %v", p, err)
+		}
+		if deleted, err := c.DeleteBridgeIfUnused(ctx, "brtr0"); err != nil || !deleted {
+			t.Fatalf("DeleteBridgeIfUnused: %v %v", deleted, err)
+		}
+	})
+
+	t.Run("missing bridge", func(t *testing.T) {
+		// The wait op fails the fast path ("timed out"); the careful path
+		// then reports the missing bridge and changes nothing.
+		c := connect(t)
+		_, err := c.AddPort(ctx, PortSpec{Bridge: "brnone", Name: "vhutr1", ServerPath: "/p", ExternalIDs: marks})
+		if !errors.Is(err, ErrBridgeMissing) {
+			t.Fatalf("AddPort on a missing bridge: %v", err)
+		}
+		if p, err := c.PortByName(ctx, "vhutr1"); err != nil || p != nil {
+			t.Fatalf("port left behind: %+v %v", p, err)
+		}
+	})
+
+	t.Run("transaction error", func(t *testing.T) {
+		_, err := connect(t).transact(ctx, DeletePortsOps("not-a-uuid"))
+		var te *txnError
+		if !errors.As(err, &te) || te.kind == "" || IsUnreachable(err) {
+			t.Fatalf("a bad operation: %#v", err)
+		}
+	})
+
+	t.Run("deadline from ctx, then the same connection", func(t *testing.T) {
+		c := connect(t)
+		expired, cancel := context.WithDeadline(ctx, time.Now().Add(-time.Second))
+		defer cancel()
+		if _, err := c.Bridge(expired, "brtr0"); !errors.Is(err, context.DeadlineExceeded) || IsUnreachable(err) {
+			t.Fatalf("call with an expired ctx: %v", err)
+		}
+		// A server that stops answering mid-call: the ctx's deadline ends
+		// the call, and once the server is back the late reply is skipped.
+		pid := ovs.Pid("ovsdb-server")
+		if pid == 0 {
+			t.Fatal("no ovsdb-server pid")
+		}
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		short, cancel2 := context.WithTimeout(ctx, 200*time.Millisecond)
+		_, err := c.Bridge(short, "brtr0")
+		cancel2()
+		if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+		if !errors.Is(err, context.DeadlineExceeded) || IsUnreachable(err) {
+			t.Fatalf("call to a stopped server: %v", err)
+		}
+		// A rollback runs with a fresh ctx on the same client.
+		if err := c.Ping(ctx); err != nil {
+			t.Fatalf("ping after a timed-out call: %v", err)
+		}
+		if br, err := c.Bridge(ctx, "brnone"); err != nil || br != nil {
+			t.Fatalf("select after a timed-out call: %+v %v", br, err)
+		}
+	})
+
+	t.Run("unreachable", func(t *testing.T) {
+		_, err := Connect(ctx, "unix:"+filepath.Join(t.TempDir(), "db.sock"), log)
+		if !IsUnreachable(err) {
+			t.Fatalf("Connect to a missing socket: %v, want IsUnreachable", err)
+		}
+		c := connect(t)
+		if err := c.Ping(ctx); err != nil { // the server has accepted the connection
+			t.Fatal(err)
+		}
+		if _, err := ovs.Appctl(ctx, "ovsdb-server", "ovsdb-server/reconnect"); err != nil {
+			t.Fatal(err)
+		}
+		// The server drops its connections soon after answering the command.
+		var err2 error
+		for deadline := time.Now().Add(5 * time.Second); err2 == nil && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			_, err2 = c.Bridge(ctx, "brtr0")
+		}
+		if !IsUnreachable(err2) {
+			t.Fatalf("call on a connection the server dropped: %v, want IsUnreachable", err2)
+		}
+	})
+}
