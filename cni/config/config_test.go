@@ -142,8 +142,8 @@ func TestPortName(t *testing.T) {
 	}
 	for _, a := range tests {
 		n := PortName(socketpath.AttachmentID(a))
-		if len(n) != 15 || !strings.HasPrefix(n, "vhu") {
-			t.Errorf("%+v: port name %q is not vhu + 12 hex", a, n)
+		if len(n) != 3+socketpath.IDLen || !strings.HasPrefix(n, "vhu") {
+			t.Errorf("%+v: port name %q is not vhu + the 128-bit ID in hex", a, n)
 		}
 		if n != PortName(socketpath.AttachmentID(a)) {
 			t.Errorf("%+v: port name not deterministic", a)
