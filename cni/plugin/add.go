@@ -40,6 +40,9 @@ func Add(args *skel.CmdArgs) (err error) {
 	if err != nil {
 		return err
 	}
+	if err := sockdir.ProtectedSymlinks(); err != nil {
+		return types.NewError(types.ErrPluginNotAvailable, "refusing ADD: "+err.Error(), "")
+	}
 
 	// Deferred first so it runs last: the rollback below still needs the connection.
 	var cl *ovsdb.Client
@@ -122,7 +125,7 @@ func Add(args *skel.CmdArgs) (err error) {
 		result.Interfaces[0].Mtu = c.conf.MTU
 	}
 	if f := c.conf.RuntimeConfig.CNIDeviceInfoFile; f != "" {
-		if err := writeDeviceInfo(f, p.ComputeSocket); err != nil {
+		if err := writeDeviceInfo(c.conf.Node.DeviceInfoDir, f, p.ComputeSocket); err != nil {
 			return err
 		}
 		undo = append(undo, func() { _ = os.Remove(f) })

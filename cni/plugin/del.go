@@ -59,14 +59,19 @@ func Del(args *skel.CmdArgs) error {
 			// ADD refuses such input, so there is nothing on disk to clean.
 			c.log.Info("no socket paths for this attachment; nothing to clean on disk", "err", err)
 		} else {
-			if err := sockdir.RemoveLink(p); err != nil {
+			if err := sockdir.RemoveLink(p); errors.Is(err, sockdir.ErrNotOurs) {
+				c.log.Warn("short link not ours; left in place", "err", err)
+			} else if err != nil {
 				errs = append(errs, err)
 			}
+			// Whatever the pod left in its volume is the pod's: kubelet
+			// removes the volume, and OVS no longer reaches it once the
+			// short link is gone. It must never keep the pod Terminating.
 			if err := sockdir.RemoveHostDir(p); err != nil {
-				errs = append(errs, err)
+				c.log.Warn("socket directory in the pod volume not removed; kubelet removes it with the volume", "err", err)
 			}
 			if f := c.conf.RuntimeConfig.CNIDeviceInfoFile; f != "" {
-				if err := removeDeviceInfo(f, p.ComputeSocket); err != nil {
+				if err := removeDeviceInfo(c.conf.Node.DeviceInfoDir, f, p.ComputeSocket); err != nil {
 					errs = append(errs, err)
 				}
 			}

@@ -34,6 +34,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/containernetworking/cni/pkg/skel"
@@ -59,7 +60,11 @@ type call struct {
 }
 
 func setup(args *skel.CmdArgs) (*call, context.CancelFunc, error) {
-	conf, err := config.Parse(args.StdinData)
+	node, err := config.LoadNode(config.NodeConfigFile())
+	if err != nil {
+		return nil, func() {}, types.NewError(types.ErrInvalidNetworkConfig, err.Error(), "fix the node configuration the installer DaemonSet writes")
+	}
+	conf, err := config.ParseWithNode(args.StdinData, node)
 	if err != nil {
 		return nil, func() {}, types.NewError(types.ErrDecodingFailure, err.Error(), "")
 	}
@@ -70,7 +75,7 @@ func setup(args *skel.CmdArgs) (*call, context.CancelFunc, error) {
 	c := &call{args: args, conf: conf, cargs: cargs}
 	var w io.Writer = io.Discard
 	if conf.LogFile != "" {
-		f, err := os.OpenFile(conf.LogFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		f, err := os.OpenFile(conf.LogFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
 		if err == nil {
 			w, c.logf = f, f
 		} // a log that cannot be opened must not fail the network setup
@@ -97,7 +102,8 @@ func (c *call) paths(podUID string) (socketpath.Paths, error) {
 }
 
 func (c *call) perms() sockdir.Perms {
-	return sockdir.Perms{UID: c.conf.Owner(), GID: c.conf.Group(), Mode: c.conf.Mode}
+	// The directory is root's (the plugin's): see cni/sockdir.
+	return sockdir.Perms{UID: os.Geteuid(), GID: c.conf.Group(), Mode: c.conf.Mode}
 }
 
 func (c *call) marks(podUID string) map[string]string {

@@ -5,6 +5,8 @@ import (
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
+
+	"github.com/kubevirt-vhostuser/vhostuser/cni/sockdir"
 )
 
 // Status is the CNI STATUS command: error 50 when OVSDB is unreachable or the
@@ -14,6 +16,9 @@ func Status(args *skel.CmdArgs) error {
 	defer done()
 	if err != nil {
 		return err
+	}
+	if err := sockdir.ProtectedSymlinks(); err != nil {
+		return types.NewError(types.ErrPluginNotAvailable, err.Error(), "")
 	}
 	cl, err := c.connect()
 	if err != nil {
