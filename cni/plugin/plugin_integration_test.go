@@ -434,7 +434,22 @@ func TestGC(t *testing.T) {
 	}
 	// A fresh libcni cache: the runtime knows nothing, so only the plugin's GC acts.
 	gc := libcni.NewCNIConfigWithCacheDir([]string{pluginDir}, filepath.Join(f.root, "cache-gc"), nil)
+	// An empty list (older Multus) never removes a live attachment.
+	if err := gc.GCNetworkList(context.Background(), f.confList("1.1.0"), &libcni.GCArgs{}); err != nil {
+		t.Fatalf("GC with an empty list: %v", err)
+	}
+	f.assertAllAttached(atts)
+	// A list that lacks a live pod (a same-name network of another
+	// namespace, say) keeps it while its pod's volume exists.
 	valid := []types.GCAttachment{{ContainerID: "gc1", IfName: "net1"}, {ContainerID: "gc3", IfName: "net2"}}
+	if err := gc.GCNetworkList(context.Background(), f.confList("1.1.0"), &libcni.GCArgs{ValidAttachments: valid}); err != nil {
+		t.Fatalf("GC: %v", err)
+	}
+	f.assertAllAttached(atts)
+	// The pod is deleted without a DEL: kubelet removed its volume.
+	if err := os.RemoveAll(filepath.Join(f.root, "pods", "pod-2")); err != nil {
+		t.Fatal(err)
+	}
 	if err := gc.GCNetworkList(context.Background(), f.confList("1.1.0"), &libcni.GCArgs{ValidAttachments: valid}); err != nil {
 		t.Fatalf("GC: %v", err)
 	}
