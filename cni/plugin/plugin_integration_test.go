@@ -298,7 +298,7 @@ func TestSocketPathBoundary(t *testing.T) {
 		t.Run(fmt.Sprint(total), func(t *testing.T) {
 			f := newFixture(t)
 			f.newPod(uid1)
-			// OVS socket = shortDir + "/" + 12-hex id + "/vhost.sock".
+			// OVS socket = shortDir + "/" + IDLen-hex id + "/vhost.sock".
 			need := total - (1 + socketpath.IDLen + 1 + len(socketpath.SocketName))
 			pad := need - len(f.short) - 1
 			if pad < 1 {
