@@ -280,3 +280,31 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseNode: no node configuration panics, and an accepted one always
+// gives a valid layout and a mode the socket directory protection needs.
+func FuzzParseNode(f *testing.F) {
+	b, err := os.ReadFile(filepath.Join("testdata", "node.json"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Add([]byte(`{}`))
+	f.Add([]byte(`{"shortSocketDir":"/` + strings.Repeat("s", socketpath.MaxShortDirLen-1) + `"}`))
+	f.Add([]byte(`{"shortSocketDir":"/` + strings.Repeat("s", socketpath.MaxShortDirLen) + `"}`))
+	f.Add([]byte(`{"socketDirMode":"0770","logFile":"../x","deviceInfoDir":"/"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		n, err := ParseNode(data)
+		if err != nil {
+			return
+		}
+		if n.mode&0o1003 != 0o1003 || n.mode&0o4000 != 0 || n.endpoint == "" || n.SocketDirGroup == nil {
+			t.Fatalf("accepted %+v", n)
+		}
+		l := socketpath.Layout{KubeletRoot: n.KubeletRoot, Volume: socketpath.DefaultVolume, ShortDir: n.ShortSocketDir}
+		p, err := l.For(socketpath.Attachment{PodUID: strings.Repeat("u", socketpath.MaxPodUIDLen), IfName: strings.Repeat("i", socketpath.MaxIfNameLen)})
+		if err != nil || len(p.OVSSocket) > socketpath.MaxSocketPath {
+			t.Fatalf("accepted node layout %+v: %v %q", l, err, p.OVSSocket)
+		}
+	})
+}

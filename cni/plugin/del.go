@@ -38,13 +38,21 @@ func Del(args *skel.CmdArgs) error {
 	cl, err := c.connect()
 	if err != nil {
 		errs = append(errs, fmt.Errorf("OVSDB unreachable, the port of container %s ifname %s may remain: %w", args.ContainerID, args.IfName, err))
+		// Only OVSDB tells whether a newer sandbox of this pod owns the
+		// attachment (same socket directory and short link). Until it
+		// answers, a late DEL must not remove them; the runtime retries
+		// the failed DEL, and that DEL cleans up.
+		c.log.Info("OVSDB unreachable: socket directory and short link kept until a DEL can tell whose they are")
+		uid = ""
 	} else {
 		defer cl.Close()
 		portUID, newer, err := c.deletePorts(cl, uid)
 		if err != nil {
 			errs = append(errs, err)
+			c.log.Info("ports not read or not removed: socket directory and short link kept", "err", err)
+			uid = ""
 		}
-		if uid == "" {
+		if uid == "" && err == nil {
 			uid = portUID
 		}
 		if newer {

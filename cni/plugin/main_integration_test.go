@@ -124,6 +124,8 @@ type fixture struct {
 	short   string // shortSocketDir
 	bridge  string
 	network string
+	ovsdb   string      // OVSDB endpoint in the node configuration ("" = the package's OVS)
+	dbonly  *ovsenv.OVS // set by dbOnly
 	cni     *libcni.CNIConfig
 	extra   map[string]any // more plugin config fields
 }
@@ -185,8 +187,12 @@ func (f *fixture) confList(version string) *libcni.NetworkConfigList {
 // (libcni passes the environment on). Atomic: parallel ADDs read it.
 func (f *fixture) writeNodeConfig() {
 	f.t.Helper()
+	endpoint := ovs.Endpoint()
+	if f.ovsdb != "" {
+		endpoint = f.ovsdb
+	}
 	b, err := json.Marshal(map[string]any{
-		"kubeletRoot": f.root, "shortSocketDir": f.short, "ovsdbSocket": ovs.Endpoint(),
+		"kubeletRoot": f.root, "shortSocketDir": f.short, "ovsdbSocket": endpoint,
 		"logFile": filepath.Join(f.root, "vhostuser.log"), "deviceInfoDir": filepath.Join(f.root, "devinfo"),
 	})
 	if err != nil {

@@ -1,15 +1,15 @@
 package plugin
 
 import (
-	"fmt"
-
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/kubevirt-vhostuser/vhostuser/cni/sockdir"
 )
 
-// Status is the CNI STATUS command: error 50 when OVSDB is unreachable or the
+// Status is the CNI STATUS command: error 50 when fs.protected_symlinks is
+// not 1, OVSDB is unreachable, OVS cannot run vhost-user ports (DPDK not
+// initialised, no dpdkvhostuserclient, a bridge that is not netdev), or the
 // bridge is missing and will not be created.
 func Status(args *skel.CmdArgs) error {
 	c, done, err := setup(args)
@@ -25,15 +25,10 @@ func Status(args *skel.CmdArgs) error {
 		return types.NewError(types.ErrPluginNotAvailable, "OVSDB is unreachable", err.Error())
 	}
 	defer cl.Close()
-	if !c.conf.CreateBridge {
-		br, err := cl.Bridge(c.ctx, c.conf.Bridge)
-		if err != nil {
-			return types.NewError(types.ErrPluginNotAvailable, "OVSDB does not answer", err.Error())
-		}
-		if br == nil {
-			return types.NewError(types.ErrPluginNotAvailable,
-				fmt.Sprintf("bridge %q does not exist and createBridge is false", c.conf.Bridge), "")
-		}
+	// DPDK initialised, dpdkvhostuserclient supported, the bridge netdev
+	// (and present unless createBridge): else a VM would get no link.
+	if err := cl.Readiness(c.ctx, c.conf.Bridge, !c.conf.CreateBridge); err != nil {
+		return types.NewError(types.ErrPluginNotAvailable, err.Error(), "")
 	}
 	if c.conf.HasIPAM() {
 		if err := ipamStatus(c); err != nil {
