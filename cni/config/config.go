@@ -84,6 +84,9 @@ type NetConf struct {
 
 	// The node's settings (NodeConf) this configuration runs with.
 	Node NodeConf `json:"-"`
+	// Repeated lists node settings the network configuration repeats with
+	// the node's value (accepted; worth a warning).
+	Repeated []string `json:"-"`
 
 	// Derived by Parse.
 	KubeletRoot    string            `json:"-"` // Node.KubeletRoot
@@ -123,7 +126,23 @@ func Parse(data []byte) (*NetConf, error) {
 
 // ParseWithNode decodes and validates a network configuration that runs on a
 // node configured with n (from LoadNode or ParseNode), filling defaults.
+//
+// A node setting in the network configuration is refused naming the field,
+// with one narrow exception: the same value as the node's is accepted (and
+// reported in NetConf.Repeated), so NADs written before these settings moved
+// to the node, with the defaults spelled out, keep working.
 func ParseWithNode(data []byte, n NodeConf) (*NetConf, error) {
+	return parse(data, n, false)
+}
+
+// ParseForCleanup is ParseWithNode for DEL and GC: node settings in the
+// network configuration are ignored, whatever their value, since the node's
+// apply anyway and refusing would leave a port of an older NAD behind.
+func ParseForCleanup(data []byte, n NodeConf) (*NetConf, error) {
+	return parse(data, n, true)
+}
+
+func parse(data []byte, n NodeConf, ignoreNodeFields bool) (*NetConf, error) {
 	if len(data) > MaxConfigSize {
 		return nil, fmt.Errorf("network configuration is %d bytes, the limit is %d", len(data), MaxConfigSize)
 	}
@@ -131,16 +150,20 @@ func ParseWithNode(data []byte, n NodeConf) (*NetConf, error) {
 	if err := json.Unmarshal(data, &keys); err != nil {
 		return nil, fmt.Errorf("parse network configuration: %w", err)
 	}
-	for key := range keys {
+	var repeated []string
+	for key, raw := range keys {
 		for _, k := range nodeFields {
 			// encoding/json matches names case-insensitively: so do we.
-			if !strings.EqualFold(key, k) {
+			if !strings.EqualFold(key, k) || ignoreNodeFields {
 				continue
 			}
 			if k == "socketDirOwner" {
 				return nil, fmt.Errorf(`"socketDirOwner" is no longer a setting: the socket directory is always root's, so the pod cannot redirect OVS (docs/security.md); remove it`)
 			}
-			return nil, fmt.Errorf(`%q is a node setting, not a network's: remove it from the NetworkAttachmentDefinition and set it on the installer DaemonSet, which writes the node configuration %s (docs/configuration.md)`, k, DefaultNodeConfigFile)
+			if !n.sameValue(k, raw) {
+				return nil, fmt.Errorf(`%q is a node setting, not a network's: remove it from the NetworkAttachmentDefinition and set it on the installer DaemonSet, which writes the node configuration %s (docs/configuration.md)`, k, DefaultNodeConfigFile)
+			}
+			repeated = append(repeated, k)
 		}
 	}
 	c := &NetConf{}
@@ -148,10 +171,44 @@ func ParseWithNode(data []byte, n NodeConf) (*NetConf, error) {
 		return nil, fmt.Errorf("parse network configuration: %w", err)
 	}
 	c.Node = n
+	c.Repeated = repeated
 	if err := c.complete(); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// sameValue tells whether a node setting repeated in a network configuration
+// has the node's value.
+func (n NodeConf) sameValue(field string, raw json.RawMessage) bool {
+	var s string
+	var i int
+	switch field {
+	case "socketDirGroup":
+		return json.Unmarshal(raw, &i) == nil && n.SocketDirGroup != nil && i == *n.SocketDirGroup
+	case "socketDirOwner":
+		return false
+	}
+	if json.Unmarshal(raw, &s) != nil {
+		return false
+	}
+	switch field {
+	case "kubeletRoot":
+		return s == n.KubeletRoot
+	case "shortSocketDir":
+		return s == n.ShortSocketDir
+	case "ovsdbSocket":
+		ep, err := endpoint(s)
+		return err == nil && ep == n.endpoint
+	case "socketDirMode":
+		m, err := strconv.ParseUint(s, 8, 32)
+		return err == nil && uint32(m) == n.mode
+	case "logFile":
+		return s == n.LogFile
+	case "deviceInfoDir":
+		return s == n.DeviceInfoDir
+	}
+	return false
 }
 
 func (c *NetConf) complete() error {

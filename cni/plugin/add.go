@@ -19,7 +19,7 @@ import (
 // Add is the CNI ADD command.
 func Add(args *skel.CmdArgs) (err error) {
 	start := time.Now()
-	c, done, err := setup(args)
+	c, done, err := setup(args, false)
 	defer done()
 	if err != nil {
 		return err

@@ -15,7 +15,7 @@ import (
 
 // Check is the CNI CHECK command.
 func Check(args *skel.CmdArgs) error {
-	c, done, err := setup(args)
+	c, done, err := setup(args, false)
 	defer done()
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package plugin
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/containernetworking/cni/pkg/skel"
@@ -17,7 +18,7 @@ import (
 // error only while something of ours could not be removed.
 func Del(args *skel.CmdArgs) error {
 	start := time.Now()
-	c, done, err := setup(args)
+	c, done, err := setup(args, true)
 	defer done()
 	if err != nil {
 		// The runtime passes DEL the configuration ADD had: an invalid one
@@ -70,6 +71,13 @@ func Del(args *skel.CmdArgs) error {
 			if err := sockdir.RemoveLink(p); errors.Is(err, sockdir.ErrNotOurs) {
 				c.log.Warn("short link not ours; left in place", "err", err)
 			} else if err != nil {
+				errs = append(errs, err)
+			}
+			// Releases before the 128-bit ID named the link with its first
+			// 48 bits: an attachment made by one of them is cleaned too.
+			legacy := p
+			legacy.ShortLink = filepath.Join(filepath.Dir(p.ShortLink), p.ID[:legacyIDLen])
+			if err := sockdir.RemoveLink(legacy); err != nil && !errors.Is(err, sockdir.ErrNotOurs) {
 				errs = append(errs, err)
 			}
 			// Whatever the pod left in its volume is the pod's: kubelet

@@ -24,7 +24,7 @@ import (
 // empty list removes no port. Short links whose target is gone (the pod's
 // volume was deleted without a DEL) are removed too.
 func GC(args *skel.CmdArgs) error {
-	c, done, err := setup(args)
+	c, done, err := setup(args, true)
 	defer done()
 	if err != nil {
 		return err
@@ -112,8 +112,12 @@ func (c *call) gcDanglingLinks() error {
 	return errors.Join(errs...)
 }
 
+// legacyIDLen is the attachment ID length (48 bits) of releases before the
+// 128-bit ID; their links are cleaned by DEL and GC too.
+const legacyIDLen = 12
+
 func isID(s string) bool {
-	if len(s) != socketpath.IDLen {
+	if len(s) != socketpath.IDLen && len(s) != legacyIDLen {
 		return false
 	}
 	for _, r := range s {

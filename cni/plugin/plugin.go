@@ -59,12 +59,19 @@ type call struct {
 	logf  io.Closer
 }
 
-func setup(args *skel.CmdArgs) (*call, context.CancelFunc, error) {
+// setup parses the node and network configuration and opens the log. For
+// cleanup commands (DEL, GC) node settings in the network configuration are
+// ignored rather than refused.
+func setup(args *skel.CmdArgs, cleanup bool) (*call, context.CancelFunc, error) {
 	node, err := config.LoadNode(config.NodeConfigFile())
 	if err != nil {
 		return nil, func() {}, types.NewError(types.ErrInvalidNetworkConfig, err.Error(), "fix the node configuration the installer DaemonSet writes")
 	}
-	conf, err := config.ParseWithNode(args.StdinData, node)
+	parse := config.ParseWithNode
+	if cleanup {
+		parse = config.ParseForCleanup
+	}
+	conf, err := parse(args.StdinData, node)
 	if err != nil {
 		return nil, func() {}, types.NewError(types.ErrDecodingFailure, err.Error(), "")
 	}
@@ -83,6 +90,9 @@ func setup(args *skel.CmdArgs) (*call, context.CancelFunc, error) {
 	c.log = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: conf.Level})).With(
 		"pid", os.Getpid(), "container", args.ContainerID, "ifname", args.IfName,
 		"pod", string(cargs.K8S_POD_NAMESPACE)+"/"+string(cargs.K8S_POD_NAME))
+	if len(conf.Repeated) > 0 {
+		c.log.Warn("the network configuration repeats node settings (same value: accepted); remove them from the NetworkAttachmentDefinition", "fields", conf.Repeated)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
 	c.ctx = ctx
 	return c, func() {

@@ -466,9 +466,15 @@ func TestGC(t *testing.T) {
 	if _, err := other.add("1.1.0", foreign); err != nil {
 		t.Fatalf("ADD other network: %v", err)
 	}
-	// A dangling short link of ours, as a pod deleted without DEL leaves.
+	// A dangling short link of ours, as a pod deleted without DEL leaves,
+	// and one named as releases before the 128-bit ID named them.
 	gone := f.paths(att{"gone", "net1", "pod-gone"})
 	if err := os.Symlink(gone.HostDir, gone.ShortLink); err != nil {
+		t.Fatal(err)
+	}
+	goneOld := f.paths(att{"gone", "net1", "pod-gone-old"})
+	goneOld.ShortLink = filepath.Join(f.short, goneOld.ID[:12])
+	if err := os.Symlink(goneOld.HostDir, goneOld.ShortLink); err != nil {
 		t.Fatal(err)
 	}
 	// A fresh libcni cache: the runtime knows nothing, so only the plugin's GC acts.
@@ -496,8 +502,10 @@ func TestGC(t *testing.T) {
 	f.assertAttached(atts[2])
 	f.assertDetached(atts[1])
 	other.assertAttached(foreign)
-	if _, err := os.Lstat(gone.ShortLink); !os.IsNotExist(err) {
-		t.Fatalf("dangling link kept: %v", err)
+	for _, l := range []string{gone.ShortLink, goneOld.ShortLink} {
+		if _, err := os.Lstat(l); !os.IsNotExist(err) {
+			t.Fatalf("dangling link %s kept: %v", l, err)
+		}
 	}
 	for _, a := range []att{atts[0], atts[2]} {
 		if err := f.del("1.1.0", a); err != nil {
@@ -795,6 +803,29 @@ func (f *fixture) dbOnlyVsctl(args ...string) {
 	f.t.Helper()
 	if out, err := f.dbonly.Vsctl(context.Background(), append([]string{"--no-wait"}, args...)...); err != nil {
 		f.t.Fatalf("ovs-vsctl %v: %v %s", args, err, out)
+	}
+}
+
+// TestDelLegacyLink: an attachment made by a release with the 48-bit ID has
+// its short link named by the first 12 hex characters; DEL removes it too.
+func TestDelLegacyLink(t *testing.T) {
+	f := newFixture(t)
+	a := att{"legacy", "net1", uid1}
+	f.newPod(a.uid)
+	if _, err := f.add("1.1.0", a); err != nil {
+		t.Fatal(err)
+	}
+	p := f.paths(a)
+	legacy := filepath.Join(f.short, p.ID[:12])
+	if err := os.Symlink(p.HostDir, legacy); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.del("1.1.0", a); err != nil {
+		t.Fatalf("DEL: %v", err)
+	}
+	f.assertDetached(a)
+	if _, err := os.Lstat(legacy); !os.IsNotExist(err) {
+		t.Fatalf("legacy link kept: %v", err)
 	}
 }
 

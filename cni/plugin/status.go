@@ -12,7 +12,7 @@ import (
 // initialised, no dpdkvhostuserclient, a bridge that is not netdev), or the
 // bridge is missing and will not be created.
 func Status(args *skel.CmdArgs) error {
-	c, done, err := setup(args)
+	c, done, err := setup(args, false)
 	defer done()
 	if err != nil {
 		return err
