@@ -186,6 +186,30 @@ func WriteMarker(path string, r Result, version string) error {
 	return nil
 }
 
+// WriteFile writes data to path atomically (temporary file in the same
+// directory, then rename) with mode perm; the directory is created 0755.
+func WriteFile(path string, data []byte, perm fs.FileMode) error {
+	if err := EnsureDir(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	_, werr := tmp.Write(data)
+	serr := tmp.Sync()
+	cerr := tmp.Close()
+	if err := errors.Join(werr, serr, cerr, os.Chmod(tmp.Name(), perm)); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
 // RemoveMarker deletes the readiness marker; a missing marker is fine.
 func RemoveMarker(path string) error {
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -42,6 +42,7 @@ func TestConfigurationCoversNetConf(t *testing.T) {
 		}
 	}
 	walk(reflect.TypeOf(config.NetConf{}), "")
+	walk(reflect.TypeOf(config.NodeConf{}), "")
 	if len(fields) < 10 {
 		t.Fatalf("found only %d NetConf fields: %v", len(fields), fields)
 	}
@@ -52,7 +53,7 @@ func TestConfigurationCoversNetConf(t *testing.T) {
 	}
 }
 
-var flagDef = regexp.MustCompile(`\b(?:fs|flag)\.(?:String|Bool|Duration|Uint|Int|Int64)\("([a-z0-9-]+)"`)
+var flagDef = regexp.MustCompile(`\b(?:fs|flag)\.(?:String|Bool|Duration|Uint|Int|Int64)(?:Var)?\((?:&[\w.]+, )?"([a-z0-9-]+)"`)
 
 // TestConfigurationCoversFlags: every flag the binaries define has a row.
 func TestConfigurationCoversFlags(t *testing.T) {

@@ -331,8 +331,24 @@ func checkDaemonSet(t *testing.T, objs []runtime.Object, want target) {
 			t.Errorf("-%s mounts host %q, want %q", flag, hostPaths[vol], wantHost)
 		}
 	}
-	if len(hostPaths) != 2 {
-		t.Errorf("host paths %v: the installer needs the CNI bin and short socket directories only", hostPaths)
+	if vol := mounts[filepath.Dir(a["node-config"])]; vol == "" || hostPaths[vol] != filepath.Dir(config.DefaultNodeConfigFile) || filepath.Base(a["node-config"]) != filepath.Base(config.DefaultNodeConfigFile) {
+		t.Errorf("-node-config=%s must write %s on the host (mounted from %q)", a["node-config"], config.DefaultNodeConfigFile, hostPaths[vol])
+	}
+	// The node configuration names the same short socket directory the
+	// installer creates, and the plugin accepts it.
+	env := map[string]string{}
+	for _, e := range c.Env {
+		env[e.Name] = e.Value
+	}
+	if env["VHOSTUSER_SHORT_SOCKET_DIR"] != want.shortDir {
+		t.Errorf("VHOSTUSER_SHORT_SOCKET_DIR %q, want the short socket directory's host path %q", env["VHOSTUSER_SHORT_SOCKET_DIR"], want.shortDir)
+	}
+	nb, _ := json.Marshal(map[string]string{"kubeletRoot": env["VHOSTUSER_KUBELET_ROOT"], "shortSocketDir": env["VHOSTUSER_SHORT_SOCKET_DIR"], "ovsdbSocket": env["VHOSTUSER_OVSDB_SOCKET"]})
+	if _, err := config.ParseNode(nb); err != nil {
+		t.Errorf("the node configuration of this overlay is refused by the plugin: %v", err)
+	}
+	if len(hostPaths) != 3 {
+		t.Errorf("host paths %v: the installer needs the CNI bin, short socket and node configuration directories only", hostPaths)
 	}
 	if vol := mounts[filepath.Dir(a["marker"])]; vol == "" || hostPaths[vol] != "" {
 		t.Errorf("the marker %s must live on a pod-local volume, not the host", a["marker"])

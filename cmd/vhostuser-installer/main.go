@@ -11,7 +11,9 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/kubevirt-vhostuser/vhostuser/cni/config"
 	"github.com/kubevirt-vhostuser/vhostuser/cniinstall"
+	"github.com/kubevirt-vhostuser/vhostuser/pkg/socketpath"
 	"github.com/kubevirt-vhostuser/vhostuser/pkg/version"
 )
 
@@ -20,7 +22,16 @@ func main() {
 	dstDir := flag.String("dst-dir", "/host/opt/cni/bin", "host CNI bin directory, as mounted in this container")
 	name := flag.String("name", "vhostuser", "file name of the installed plugin (the NetConf \"type\")")
 	marker := flag.String("marker", "/run/vhostuser-installer/ready", "readiness marker written after a verified install")
-	shortDir := flag.String("short-socket-dir", "", "if set, create this short socket directory (mounted at the same path as on the host)")
+	shortDir := flag.String("short-socket-dir", "", "if set, create this short socket directory (its mount in this container)")
+	nodeConfig := flag.String("node-config", "", "if set, write the plugin's node configuration here (the mount of the host's "+config.DefaultNodeConfigFile+")")
+	var node nodeFlags
+	flag.StringVar(&node.KubeletRoot, "kubelet-root", envOr("VHOSTUSER_KUBELET_ROOT", socketpath.DefaultKubeletRoot), "node configuration: kubelet --root-dir on the host (env VHOSTUSER_KUBELET_ROOT)")
+	flag.StringVar(&node.ShortSocketDir, "node-short-socket-dir", envOr("VHOSTUSER_SHORT_SOCKET_DIR", socketpath.DefaultShortDir), "node configuration: host path of the short socket directory (env VHOSTUSER_SHORT_SOCKET_DIR)")
+	flag.StringVar(&node.OVSDBSocket, "ovsdb-socket", envOr("VHOSTUSER_OVSDB_SOCKET", config.DefaultOVSDBSocket), "node configuration: OVSDB socket on the host (env VHOSTUSER_OVSDB_SOCKET)")
+	flag.IntVar(&node.group, "socket-dir-group", config.DefaultSocketDirGroup, "node configuration: group of the per-interface socket directory")
+	flag.StringVar(&node.SocketDirMode, "socket-dir-mode", config.DefaultSocketDirMode, "node configuration: octal mode of that directory (sticky and writable by others)")
+	flag.StringVar(&node.LogFile, "log-file", envOr("VHOSTUSER_LOG_FILE", ""), "node configuration: the plugin's log file on the host, empty for none (env VHOSTUSER_LOG_FILE)")
+	flag.StringVar(&node.DeviceInfoDir, "device-info-dir", config.DefaultDeviceInfoDir, "node configuration: the only directory runtimeConfig.CNIDeviceInfoFile may name")
 	probe := flag.Bool("probe", false, "readiness/liveness probe: exit 0 if the marker exists and the installed binary is intact")
 	oneShot := flag.Bool("one-shot", false, "install and exit instead of waiting for SIGTERM (init container use)")
 	flag.Parse()
@@ -35,11 +46,44 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	if *nodeConfig != "" {
+		node.SocketDirGroup = &node.group
+		if err := writeNodeConfig(*nodeConfig, node.NodeConf); err != nil {
+			log.Error("node configuration", "err", err)
+			os.Exit(1)
+		}
+		log.Info("wrote node configuration", "path", *nodeConfig)
+	}
 	if err := run(ctx, log, *src, *dstDir, *name, *marker, *shortDir, *oneShot); err != nil {
 		log.Error("install failed", "err", err)
 		stop()
 		os.Exit(1)
 	}
+}
+
+type nodeFlags struct {
+	config.NodeConf
+	group int
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// writeNodeConfig validates the node configuration as the plugin will and
+// writes it atomically, readable by all (it holds no secret).
+func writeNodeConfig(path string, n config.NodeConf) error {
+	b, err := n.Marshal()
+	if err != nil {
+		return err
+	}
+	if _, err := config.ParseNode(b); err != nil {
+		return fmt.Errorf("invalid node configuration: %w", err)
+	}
+	return cniinstall.WriteFile(path, b, 0o644)
 }
 
 // run installs, marks the container ready and waits for ctx to end.

@@ -2,36 +2,32 @@
 // (the NetConf JSON a runtime or Multus passes on stdin) and the CNI_ARGS the
 // plugin needs.
 //
-// Fields (JSON name, type, default):
+// Fields of a network (JSON name, type, default):
 //
 //	cniVersion        string   required by libcni; 0.3.1, 0.4.0, 1.0.0 and 1.1.0 are supported
-//	name              string   network name (required)
+//	name              string   network name (required; letters, digits, '-', '_', '.', at most 253 bytes)
 //	type              string   "vhostuser"
 //	bridge            string   OVS bridge the port is added to (required; a bridge name: letters,
 //	                           digits, '-', '_', '.', at most 15 bytes)
 //	createBridge      bool     false: the bridge must exist. true: create it (datapath_type=netdev)
 //	                           when missing and mark it with external_ids vhostuser.kubevirt.io/created-bridge
-//	ovsdbSocket       string   "unix:/var/run/openvswitch/db.sock"; "unix:<absolute path>" or a plain
-//	                           absolute path
-//	kubeletRoot       string   "/var/lib/kubelet" (kubelet --root-dir)
 //	volume            string   "hook-sidecar-sockets" (the virt-launcher pod's emptyDir)
-//	shortSocketDir    string   "/var/run/vhostuser": directory of the short symlinks OVS connects through;
-//	                           must leave the OVS socket path within 107 bytes
-//	socketDirOwner    int      107 (uid of QEMU in virt-launcher): owner of the per-interface socket directory
-//	socketDirGroup    int      107 (gid of QEMU); set it to the group of a non-root OVS (for example the
-//	                           gid of hugetlbfs) so that OVS can reach the socket, together with a setgid mode
-//	socketDirMode     string   "0770": octal permission bits of the per-interface socket directory; only
-//	                           0 to 07777, no bits for "others" beyond r-x, owner needs rwx
 //	mtu               int      0 (unset): Interface mtu_request, 68..65535
 //	vlan              int      0 (untagged): Port tag, 1..4094
 //	trunk             []int    empty: Port trunks, each 0..4095; not together with vlan
-//	options           map      extra Interface options, e.g. {"tx-retries-max":"8"}; keys of letters,
-//	                           digits, '-', '_', ':'; "vhost-server-path" is reserved
+//	options           map      extra Interface options, e.g. {"tx-retries-max":"8"}; at most 32 keys of
+//	                           letters, digits, '-', '_', ':'; "vhost-server-path" is reserved
 //	ipam              object   optional IPAM plugin delegated to (ExecAdd/ExecDel), e.g. host-local
-//	logFile           string   "" (no log): absolute path of a log file, never stdout
 //	logLevel          string   "info": debug, info, warn or error
 //	runtimeConfig     object   set by the runtime: {"CNIDeviceInfoFile": path} makes ADD write NPWG
-//	                           device-info (type vhost-user), {"mac": "..."} sets the reported MAC
+//	                           device-info (type vhost-user) when the path is inside the node's
+//	                           deviceInfoDir, {"mac": "..."} sets the reported MAC
+//
+// Settings that reach host paths or decide who may use the socket directory
+// are the node's (NodeConf, written by the installer DaemonSet): kubeletRoot,
+// shortSocketDir, ovsdbSocket, socketDirGroup, socketDirMode, logFile and
+// deviceInfoDir. A network configuration that sets one of them, or the removed
+// socketDirOwner, is refused with an error naming the field.
 //
 // Every error names the field at fault and how to fix it. Parsing has no side effects.
 package config
@@ -53,40 +49,53 @@ import (
 // Defaults of the optional fields.
 const (
 	DefaultOVSDBSocket    = "unix:/var/run/openvswitch/db.sock"
-	DefaultSocketDirOwner = 107
 	DefaultSocketDirGroup = 107
-	DefaultSocketDirMode  = "0770"
-	DefaultLogLevel       = "info"
+	// DefaultSocketDirMode: sticky and world-writable, the one kind of
+	// directory in which fs.protected_symlinks keeps root from following
+	// the pod's symlinks (see cni/sockdir).
+	DefaultSocketDirMode = "1777"
+	DefaultLogLevel      = "info"
+	// DefaultDeviceInfoDir is where Multus asks plugins to write device-info.
+	DefaultDeviceInfoDir = "/var/run/k8s.cni.cncf.io/devinfo"
 	// maxBridgeLen is IFNAMSIZ-1: OVS creates a netdev for the bridge.
 	maxBridgeLen = 15
+
+	// Bounds of a network configuration.
+	MaxConfigSize   = 64 << 10 // bytes of the whole JSON, prevResult and IPAM included
+	MaxNameLen      = 253      // a NetworkAttachmentDefinition name is at most this long
+	MaxOptions      = 32
+	MaxOptionKeyLen = 64
+	MaxOptionValLen = 256
 )
 
 // NetConf is the plugin configuration.
 type NetConf struct {
 	types.PluginConf
 
-	Bridge         string            `json:"bridge"`
-	CreateBridge   bool              `json:"createBridge,omitempty"`
-	OVSDBSocket    string            `json:"ovsdbSocket,omitempty"`
-	KubeletRoot    string            `json:"kubeletRoot,omitempty"`
-	Volume         string            `json:"volume,omitempty"`
-	ShortSocketDir string            `json:"shortSocketDir,omitempty"`
-	SocketDirOwner *int              `json:"socketDirOwner,omitempty"`
-	SocketDirGroup *int              `json:"socketDirGroup,omitempty"`
-	SocketDirMode  string            `json:"socketDirMode,omitempty"`
-	MTU            int               `json:"mtu,omitempty"`
-	VLAN           int               `json:"vlan,omitempty"`
-	Trunk          []int             `json:"trunk,omitempty"`
-	Options        map[string]string `json:"options,omitempty"`
-	LogFile        string            `json:"logFile,omitempty"`
-	LogLevel       string            `json:"logLevel,omitempty"`
-	RuntimeConfig  RuntimeConfig     `json:"runtimeConfig,omitempty"`
+	Bridge        string            `json:"bridge"`
+	CreateBridge  bool              `json:"createBridge,omitempty"`
+	Volume        string            `json:"volume,omitempty"`
+	MTU           int               `json:"mtu,omitempty"`
+	VLAN          int               `json:"vlan,omitempty"`
+	Trunk         []int             `json:"trunk,omitempty"`
+	Options       map[string]string `json:"options,omitempty"`
+	LogLevel      string            `json:"logLevel,omitempty"`
+	RuntimeConfig RuntimeConfig     `json:"runtimeConfig,omitempty"`
+
+	// The node's settings (NodeConf) this configuration runs with.
+	Node NodeConf `json:"-"`
+	// Repeated lists node settings the network configuration repeats with
+	// the node's value (accepted; worth a warning).
+	Repeated []string `json:"-"`
 
 	// Derived by Parse.
-	Mode     uint32            `json:"-"` // parsed SocketDirMode
-	Level    slog.Level        `json:"-"` // parsed LogLevel
-	Layout   socketpath.Layout `json:"-"`
-	Endpoint string            `json:"-"` // OVSDB endpoint in libovsdb form (unix:/path)
+	KubeletRoot    string            `json:"-"` // Node.KubeletRoot
+	ShortSocketDir string            `json:"-"` // Node.ShortSocketDir
+	LogFile        string            `json:"-"` // Node.LogFile
+	Mode           uint32            `json:"-"` // parsed Node.SocketDirMode
+	Level          slog.Level        `json:"-"` // parsed LogLevel
+	Layout         socketpath.Layout `json:"-"`
+	Endpoint       string            `json:"-"` // OVSDB endpoint in libovsdb form (unix:/path)
 }
 
 // RuntimeConfig holds the runtime-supplied capabilities we use.
@@ -95,77 +104,133 @@ type RuntimeConfig struct {
 	Mac               string `json:"mac,omitempty"`
 }
 
-// Owner returns the socket directory owner uid.
-func (c *NetConf) Owner() int { return *c.SocketDirOwner }
-
 // Group returns the socket directory group gid.
-func (c *NetConf) Group() int { return *c.SocketDirGroup }
+func (c *NetConf) Group() int { return *c.Node.SocketDirGroup }
 
 // HasIPAM reports whether an IPAM plugin is configured.
 func (c *NetConf) HasIPAM() bool { return c.IPAM.Type != "" }
 
-// Parse decodes and validates a configuration, filling defaults.
+// nodeFields are the configuration keys that belong to the node, not to a
+// network; socketDirOwner no longer exists (the directory is root's).
+var nodeFields = []string{"kubeletRoot", "shortSocketDir", "ovsdbSocket", "socketDirOwner", "socketDirGroup", "socketDirMode", "logFile", "deviceInfoDir"}
+
+// Parse decodes and validates a network configuration against the node's
+// built-in defaults (no node configuration file).
 func Parse(data []byte) (*NetConf, error) {
+	n, err := ParseNode(nil)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWithNode(data, n)
+}
+
+// ParseWithNode decodes and validates a network configuration that runs on a
+// node configured with n (from LoadNode or ParseNode), filling defaults.
+//
+// A node setting in the network configuration is refused naming the field,
+// with one narrow exception: the same value as the node's is accepted (and
+// reported in NetConf.Repeated), so NADs written before these settings moved
+// to the node, with the defaults spelled out, keep working.
+func ParseWithNode(data []byte, n NodeConf) (*NetConf, error) {
+	return parse(data, n, false)
+}
+
+// ParseForCleanup is ParseWithNode for DEL and GC: node settings in the
+// network configuration are ignored, whatever their value, since the node's
+// apply anyway and refusing would leave a port of an older NAD behind.
+func ParseForCleanup(data []byte, n NodeConf) (*NetConf, error) {
+	return parse(data, n, true)
+}
+
+func parse(data []byte, n NodeConf, ignoreNodeFields bool) (*NetConf, error) {
+	if len(data) > MaxConfigSize {
+		return nil, fmt.Errorf("network configuration is %d bytes, the limit is %d", len(data), MaxConfigSize)
+	}
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(data, &keys); err != nil {
+		return nil, fmt.Errorf("parse network configuration: %w", err)
+	}
+	var repeated []string
+	for key, raw := range keys {
+		for _, k := range nodeFields {
+			// encoding/json matches names case-insensitively: so do we.
+			if !strings.EqualFold(key, k) || ignoreNodeFields {
+				continue
+			}
+			if k == "socketDirOwner" {
+				return nil, fmt.Errorf(`"socketDirOwner" is no longer a setting: the socket directory is always root's, so the pod cannot redirect OVS (docs/security.md); remove it`)
+			}
+			if !n.sameValue(k, raw) {
+				return nil, fmt.Errorf(`%q is a node setting, not a network's: remove it from the NetworkAttachmentDefinition and set it on the installer DaemonSet, which writes the node configuration %s (docs/configuration.md)`, k, DefaultNodeConfigFile)
+			}
+			repeated = append(repeated, k)
+		}
+	}
 	c := &NetConf{}
 	if err := json.Unmarshal(data, c); err != nil {
 		return nil, fmt.Errorf("parse network configuration: %w", err)
 	}
+	c.Node = n
+	c.Repeated = repeated
 	if err := c.complete(); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
+// sameValue tells whether a node setting repeated in a network configuration
+// has the node's value.
+func (n NodeConf) sameValue(field string, raw json.RawMessage) bool {
+	var s string
+	var i int
+	switch field {
+	case "socketDirGroup":
+		return json.Unmarshal(raw, &i) == nil && n.SocketDirGroup != nil && i == *n.SocketDirGroup
+	case "socketDirOwner":
+		return false
+	}
+	if json.Unmarshal(raw, &s) != nil {
+		return false
+	}
+	switch field {
+	case "kubeletRoot":
+		return s == n.KubeletRoot
+	case "shortSocketDir":
+		return s == n.ShortSocketDir
+	case "ovsdbSocket":
+		ep, err := endpoint(s)
+		return err == nil && ep == n.endpoint
+	case "socketDirMode":
+		m, err := strconv.ParseUint(s, 8, 32)
+		return err == nil && uint32(m) == n.mode
+	case "logFile":
+		return s == n.LogFile
+	case "deviceInfoDir":
+		return s == n.DeviceInfoDir
+	}
+	return false
+}
+
 func (c *NetConf) complete() error {
 	if c.Name == "" {
 		return fmt.Errorf(`"name" is required: give the network a name`)
 	}
+	if err := checkNetworkName(c.Name); err != nil {
+		return err
+	}
 	if err := ValidateBridge(c.Bridge); err != nil {
 		return err
 	}
-	if c.OVSDBSocket == "" {
-		c.OVSDBSocket = DefaultOVSDBSocket
-	}
-	ep, err := endpoint(c.OVSDBSocket)
-	if err != nil {
-		return err
-	}
-	c.Endpoint = ep
-	if c.KubeletRoot == "" {
-		c.KubeletRoot = socketpath.DefaultKubeletRoot
-	}
+	c.Endpoint = c.Node.endpoint
+	c.KubeletRoot, c.ShortSocketDir, c.LogFile = c.Node.KubeletRoot, c.Node.ShortSocketDir, c.Node.LogFile
 	if c.Volume == "" {
 		c.Volume = socketpath.DefaultVolume
-	}
-	if c.ShortSocketDir == "" {
-		c.ShortSocketDir = socketpath.DefaultShortDir
 	}
 	c.Layout = socketpath.Layout{KubeletRoot: c.KubeletRoot, Volume: c.Volume, ShortDir: c.ShortSocketDir}
 	if err := c.Layout.Validate(); err != nil {
 		return fmt.Errorf("invalid configuration: %w", err)
 	}
-	if c.SocketDirOwner == nil {
-		v := DefaultSocketDirOwner
-		c.SocketDirOwner = &v
-	}
-	if c.SocketDirGroup == nil {
-		v := DefaultSocketDirGroup
-		c.SocketDirGroup = &v
-	}
-	if err := checkID("socketDirOwner", *c.SocketDirOwner); err != nil {
-		return err
-	}
-	if err := checkID("socketDirGroup", *c.SocketDirGroup); err != nil {
-		return err
-	}
-	if c.SocketDirMode == "" {
-		c.SocketDirMode = DefaultSocketDirMode
-	}
-	mode, err := parseMode(c.SocketDirMode)
-	if err != nil {
-		return err
-	}
-	c.Mode = mode
+	c.Mode = c.Node.mode
 	if c.MTU != 0 && (c.MTU < 68 || c.MTU > 65535) {
 		return fmt.Errorf(`"mtu" %d is out of range: use 68..65535 or leave it out`, c.MTU)
 	}
@@ -183,14 +248,12 @@ func (c *NetConf) complete() error {
 			return fmt.Errorf(`"trunk" entry %d is out of range: use 0..4095`, t)
 		}
 	}
+	if len(c.Options) > MaxOptions {
+		return fmt.Errorf(`"options" has %d keys, the limit is %d`, len(c.Options), MaxOptions)
+	}
 	for k, v := range c.Options {
 		if err := checkOption(k, v); err != nil {
 			return err
-		}
-	}
-	if c.LogFile != "" {
-		if !filepath.IsAbs(c.LogFile) || strings.ContainsRune(c.LogFile, 0) {
-			return fmt.Errorf(`"logFile" %q must be an absolute path`, c.LogFile)
 		}
 	}
 	if c.LogLevel == "" {
@@ -200,8 +263,11 @@ func (c *NetConf) complete() error {
 		return fmt.Errorf(`"logLevel" %q is unknown: use debug, info, warn or error`, c.LogLevel)
 	}
 	if f := c.RuntimeConfig.CNIDeviceInfoFile; f != "" {
-		if !filepath.IsAbs(f) || filepath.Clean(f) != f || strings.ContainsRune(f, 0) {
+		if !filepath.IsAbs(f) || filepath.Clean(f) != f || strings.ContainsAny(f, "\x00\n") || len(f) > 4096 {
 			return fmt.Errorf(`runtimeConfig "CNIDeviceInfoFile" %q must be a clean absolute path`, f)
+		}
+		if !strings.HasPrefix(f, c.Node.DeviceInfoDir+"/") {
+			return fmt.Errorf(`runtimeConfig "CNIDeviceInfoFile" %q is outside the node's device-info directory %s, where Multus puts it: refused (the plugin runs as root)`, f, c.Node.DeviceInfoDir)
 		}
 	}
 	if m := c.RuntimeConfig.Mac; m != "" {
@@ -244,6 +310,21 @@ func endpoint(s string) (string, error) {
 	return "unix:" + p, nil
 }
 
+// checkNetworkName applies libcni's rule for network names, bounded like a
+// Kubernetes object name.
+func checkNetworkName(n string) error {
+	if len(n) > MaxNameLen {
+		return fmt.Errorf(`"name" is %d bytes, the limit is %d`, len(n), MaxNameLen)
+	}
+	for i, r := range n {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || i > 0 && (r == '-' || r == '_' || r == '.')
+		if !ok {
+			return fmt.Errorf(`"name" %q contains %q: use letters, digits, and '-', '_', '.' after the first character`, n, r)
+		}
+	}
+	return nil
+}
+
 func checkID(field string, v int) error {
 	if v < 0 || v > 1<<31-2 {
 		return fmt.Errorf(`%q %d is not a valid id: use 0..2147483646`, field, v)
@@ -253,21 +334,23 @@ func checkID(field string, v int) error {
 
 func parseMode(s string) (uint32, error) {
 	m, err := strconv.ParseUint(s, 8, 32)
-	if err != nil || m > 0o7777 {
-		return 0, fmt.Errorf(`"socketDirMode" %q is not an octal mode such as "0770"`, s)
+	if err != nil || m > 0o7777 || len(s) > 5 {
+		return 0, fmt.Errorf(`"socketDirMode" %q is not an octal mode such as "1777"`, s)
 	}
-	if m&0o700 != 0o700 {
-		return 0, fmt.Errorf(`"socketDirMode" %q must give the owner rwx (QEMU creates the socket there)`, s)
+	// The directory is root's; QEMU (uid 107) binds its socket in it, and
+	// fs.protected_symlinks guards only sticky, world-writable directories.
+	if m&0o1003 != 0o1003 {
+		return 0, fmt.Errorf(`"socketDirMode" %q must be sticky and writable and searchable by others (for example "1777", or "3777" with setgid): the kernel refuses root to follow the pod's symlinks only in such a directory`, s)
 	}
-	if m&0o002 != 0 {
-		return 0, fmt.Errorf(`"socketDirMode" %q must not be writable by others: use the group for a non-root OVS`, s)
+	if m&0o4000 != 0 {
+		return 0, fmt.Errorf(`"socketDirMode" %q must not have the setuid bit`, s)
 	}
 	return uint32(m), nil
 }
 
 func checkOption(k, v string) error {
-	if k == "" || len(k) > 64 {
-		return fmt.Errorf(`"options" key %q must be 1..64 bytes`, k)
+	if k == "" || len(k) > MaxOptionKeyLen {
+		return fmt.Errorf(`"options" key %.80q must be 1..%d bytes`, k, MaxOptionKeyLen)
 	}
 	for _, r := range k {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == ':') {
@@ -277,8 +360,8 @@ func checkOption(k, v string) error {
 	if k == "vhost-server-path" {
 		return fmt.Errorf(`"options" key "vhost-server-path" is reserved: the plugin sets it`)
 	}
-	if len(v) > 256 || strings.ContainsAny(v, "\x00\n") {
-		return fmt.Errorf(`"options" value of %q must be at most 256 bytes without NUL or newline`, k)
+	if len(v) > MaxOptionValLen || strings.ContainsAny(v, "\x00\n") {
+		return fmt.Errorf(`"options" value of %q must be at most %d bytes without NUL or newline`, k, MaxOptionValLen)
 	}
 	return nil
 }
@@ -303,5 +386,7 @@ func ParseArgs(s string) (*Args, error) {
 }
 
 // PortName is the OVS port (and interface) name of an attachment: "vhu" and
-// its ID, 15 bytes, deterministic and unique per pod UID and ifname.
+// its 128-bit ID, 35 bytes, deterministic and unique per pod UID and ifname.
+// A dpdkvhostuserclient is no kernel netdev, so IFNAMSIZ does not apply: OVS
+// 3.1 on a netdev bridge accepts such names (checked up to 64 bytes).
 func PortName(id string) string { return "vhu" + id }

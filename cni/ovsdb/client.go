@@ -43,6 +43,13 @@ const (
 // ErrBridgeMissing is returned by AddPort when the bridge does not exist and may not be created.
 var ErrBridgeMissing = errors.New("bridge does not exist")
 
+// ErrNotReady means OVS cannot run a vhost-user port on the bridge: DPDK not
+// initialised, no dpdkvhostuserclient support, or a bridge that is not netdev.
+var ErrNotReady = errors.New("OVS cannot run vhost-user ports")
+
+// DatapathNetdev is the userspace datapath DPDK ports need.
+const DatapathNetdev = "netdev"
+
 // Client is one connection to ovsdb-server.
 type Client struct {
 	rpc *jsonrpc.Conn
@@ -132,22 +139,85 @@ func (c *Client) addPortFast(ctx context.Context, s PortSpec) (AddResult, error)
 }
 
 // AddPortOps is the one transaction of AddPort's usual path: insert the
-// Interface and the Port, wait for the bridge, insert the port into the
-// bridge's ports. Result 1 holds the new Port's UUID. Exported so that the
-// benchmark can send the very same transaction with OVS's own client.
+// Interface and the Port, wait until OVS can run vhost-user ports on the
+// bridge, insert the port into the bridge's ports. Result 1 holds the new
+// Port's UUID. Exported so that the benchmark can send the very same
+// transaction with OVS's own client. The readiness checks are waits with
+// timeout 0: a healthy ADD stays one round trip, and a failure ("timed out")
+// takes the careful path, which reads once more to say what is wrong.
 func AddPortOps(s PortSpec) []lovsdb.Operation {
-	return append(portOps(s), bridgeWait(s.Bridge), lovsdb.Operation{Op: lovsdb.OperationMutate, Table: tableBridge,
+	return append(portOps(s), readyWait(), netdevBridgeWait(s.Bridge), lovsdb.Operation{Op: lovsdb.OperationMutate, Table: tableBridge,
 		Where:     []lovsdb.Condition{lovsdb.NewCondition("name", lovsdb.ConditionEqual, s.Bridge)},
 		Mutations: []lovsdb.Mutation{*lovsdb.NewMutation("ports", lovsdb.MutateOperationInsert, uuidSet("port"))}})
 }
 
-// bridgeWait fails the transaction unless the bridge exists.
-func bridgeWait(name string) lovsdb.Operation {
+// readyWait fails the transaction unless ovs-vswitchd reports DPDK
+// initialised and dpdkvhostuserclient among its interface types. (DPDK
+// initialised can be left over from an earlier run: necessary, not
+// sufficient; the Interface's error column tells the rest.)
+func readyWait() lovsdb.Operation {
+	zero := 0
+	return lovsdb.Operation{Op: lovsdb.OperationWait, Table: tableOpenvSwitch, Timeout: &zero,
+		Where: []lovsdb.Condition{
+			lovsdb.NewCondition("iface_types", lovsdb.ConditionIncludes, lovsdb.OvsSet{GoSet: []interface{}{InterfaceType}}),
+			lovsdb.NewCondition("dpdk_initialized", lovsdb.ConditionEqual, true),
+		},
+		Columns: []string{"dpdk_initialized"}, Until: string(lovsdb.WaitConditionEqual),
+		Rows: []lovsdb.Row{{"dpdk_initialized": true}}}
+}
+
+// netdevBridgeWait fails the transaction unless the bridge exists with the
+// netdev datapath.
+func netdevBridgeWait(name string) lovsdb.Operation {
 	zero := 0
 	return lovsdb.Operation{Op: lovsdb.OperationWait, Table: tableBridge, Timeout: &zero,
 		Where:   []lovsdb.Condition{lovsdb.NewCondition("name", lovsdb.ConditionEqual, name)},
-		Columns: []string{"name"}, Until: string(lovsdb.WaitConditionEqual),
-		Rows: []lovsdb.Row{{"name": name}}}
+		Columns: []string{"name", "datapath_type"}, Until: string(lovsdb.WaitConditionEqual),
+		Rows: []lovsdb.Row{{"name": name, "datapath_type": DatapathNetdev}}}
+}
+
+// Readiness reads, in one round trip, whether OVS can run a vhost-user port
+// on bridge, and says what to fix when it cannot (errors wrap ErrNotReady or
+// ErrBridgeMissing). A missing bridge is an error only when bridgeRequired.
+func (c *Client) Readiness(ctx context.Context, bridge string, bridgeRequired bool) error {
+	res, err := c.transact(ctx, []lovsdb.Operation{
+		{Op: lovsdb.OperationSelect, Table: tableOpenvSwitch, Where: allRows(), Columns: []string{"dpdk_initialized", "iface_types"}},
+		{Op: lovsdb.OperationSelect, Table: tableBridge, Where: []lovsdb.Condition{lovsdb.NewCondition("name", lovsdb.ConditionEqual, bridge)},
+			Columns: []string{"datapath_type"}},
+	})
+	if err != nil {
+		return fmt.Errorf("read OVS readiness: %w", err)
+	}
+	return readiness(res[0].Rows, res[1].Rows, bridge, bridgeRequired)
+}
+
+// readiness is Readiness's judgement on the rows read, apart for unit tests.
+func readiness(ovsRows, bridgeRows []lovsdb.Row, bridge string, bridgeRequired bool) error {
+	if len(ovsRows) == 0 {
+		return fmt.Errorf("%w: the Open_vSwitch table is empty (run ovs-vsctl init, or start OVS with its service script)", ErrNotReady)
+	}
+	if v, _ := ovsRows[0]["dpdk_initialized"].(bool); !v {
+		return fmt.Errorf("%w: DPDK is not initialised in ovs-vswitchd (Open_vSwitch dpdk_initialized is false): set other_config:dpdk-init=true, give it hugepages, and check the ovs-vswitchd log", ErrNotReady)
+	}
+	found := false
+	for _, t := range setOf(ovsRows[0]["iface_types"]) {
+		if t == InterfaceType {
+			found = true
+		}
+	}
+	if !found {
+		return fmt.Errorf("%w: ovs-vswitchd does not list %s in iface_types: run the DPDK build of ovs-vswitchd (Debian: openvswitch-switch-dpdk and update-alternatives for ovs-vswitchd)", ErrNotReady, InterfaceType)
+	}
+	if len(bridgeRows) == 0 {
+		if bridgeRequired {
+			return fmt.Errorf("bridge %q: %w (create it with datapath_type=netdev, or set \"createBridge\": true)", bridge, ErrBridgeMissing)
+		}
+		return nil
+	}
+	if dp := str(bridgeRows[0]["datapath_type"]); dp != DatapathNetdev {
+		return fmt.Errorf("%w: bridge %q has datapath_type %q; vhost-user ports need %q: ovs-vsctl set Bridge %s datapath_type=netdev", ErrNotReady, bridge, dp, DatapathNetdev, bridge)
+	}
+	return nil
 }
 
 // portOps inserts the Interface ("iface") and the Port ("port"), in that order.
@@ -184,6 +254,9 @@ func portOps(s PortSpec) []lovsdb.Operation {
 
 func (c *Client) addPortOnce(ctx context.Context, s PortSpec) (AddResult, bool, error) {
 	var res AddResult
+	if err := c.Readiness(ctx, s.Bridge, !s.CreateBridge); err != nil {
+		return res, false, fmt.Errorf("add port %s: %w", s.Name, err)
+	}
 	br, err := c.Bridge(ctx, s.Bridge)
 	if err != nil {
 		return res, false, err
@@ -200,6 +273,14 @@ func (c *Client) addPortOnce(ctx context.Context, s PortSpec) (AddResult, bool, 
 		if stale.ExternalIDs[KeyOwner] != Owner {
 			return res, false, fmt.Errorf("add port %s: a port of that name exists and is not owned by %s; remove it by hand", s.Name, Owner)
 		}
+		// Only the same attachment (pod UID and ifname: a re-created
+		// sandbox) may take a port over; the name is a hash of both.
+		for _, k := range []string{KeyPodUID, KeyIfName} {
+			if stale.ExternalIDs[k] != s.ExternalIDs[k] {
+				return res, false, fmt.Errorf("add port %s: a port of that name belongs to another attachment (%s %q, this one %q); refusing to replace it",
+					s.Name, k, stale.ExternalIDs[k], s.ExternalIDs[k])
+			}
+		}
 		ops = append(ops, detachPort(stale.UUID))
 		res.Replaced = stale.UUID
 	}
@@ -207,8 +288,9 @@ func (c *Client) addPortOnce(ctx context.Context, s PortSpec) (AddResult, bool, 
 	ops = append(ops, portOps(s)...)
 	if br != nil {
 		ops = append(ops,
-			// Fails the transaction if the bridge vanished since we read it.
-			bridgeWait(s.Bridge),
+			// Fails the transaction if the bridge vanished (or stopped being
+			// netdev) since we read it.
+			netdevBridgeWait(s.Bridge),
 			lovsdb.Operation{Op: lovsdb.OperationMutate, Table: tableBridge,
 				Where:     []lovsdb.Condition{lovsdb.NewCondition("name", lovsdb.ConditionEqual, s.Bridge)},
 				Mutations: []lovsdb.Mutation{*lovsdb.NewMutation("ports", lovsdb.MutateOperationInsert, uuidSet("port"))}},

@@ -8,8 +8,10 @@ package ovsdb
 
 // OpenvSwitch is the root row of the Open_vSwitch table.
 type OpenvSwitch struct {
-	UUID    string   `ovsdb:"_uuid"`
-	Bridges []string `ovsdb:"bridges"`
+	UUID            string   `ovsdb:"_uuid"`
+	Bridges         []string `ovsdb:"bridges"`
+	IfaceTypes      []string `ovsdb:"iface_types"`
+	DPDKInitialized bool     `ovsdb:"dpdk_initialized"`
 }
 
 // Bridge is a row of the Bridge table.

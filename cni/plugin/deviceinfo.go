@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // deviceInfo is the Network Plumbing WG device-info document (version 1.1.0)
@@ -30,8 +31,38 @@ const (
 	deviceInfoMode    = "server"
 )
 
-// writeDeviceInfo writes the document atomically (temporary file, rename).
-func writeDeviceInfo(file, computeSocket string) error {
+// belowNoSymlink fails when file is not below root or when a component
+// between root and file (file included) is a symlink. The configuration
+// already confines file to root; this keeps a link in root's tree from
+// sending root's writes elsewhere.
+func belowNoSymlink(root, file string) error {
+	rel, err := filepath.Rel(root, file)
+	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, "../") {
+		return fmt.Errorf("device-info file %s is not inside %s", file, root)
+	}
+	p := root
+	for _, part := range strings.Split(rel, "/") {
+		p = filepath.Join(p, part)
+		fi, err := os.Lstat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("device-info path %s: %w", p, err)
+		}
+		if fi.Mode()&os.ModeSymlink != 0 {
+			return fmt.Errorf("device-info path %s is a symlink: refusing to follow it", p)
+		}
+	}
+	return nil
+}
+
+// writeDeviceInfo writes the document atomically (temporary file, rename)
+// below root, following no symlink there.
+func writeDeviceInfo(root, file, computeSocket string) error {
+	if err := belowNoSymlink(root, file); err != nil {
+		return err
+	}
 	b, err := json.Marshal(deviceInfo{Type: deviceInfoType, Version: deviceInfoVersion,
 		VhostUser: &vhostInfo{Mode: deviceInfoMode, Path: computeSocket}})
 	if err != nil {
@@ -59,7 +90,10 @@ func writeDeviceInfo(file, computeSocket string) error {
 }
 
 // removeDeviceInfo removes the file only when it is the document we wrote.
-func removeDeviceInfo(file, computeSocket string) error {
+func removeDeviceInfo(root, file, computeSocket string) error {
+	if err := belowNoSymlink(root, file); err != nil {
+		return err
+	}
 	b, err := os.ReadFile(file)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil

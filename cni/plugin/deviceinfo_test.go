@@ -11,7 +11,7 @@ func TestDeviceInfo(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "sub", "net1.json")
 	const path = "/var/run/kubevirt-hooks/vhostuser/net1/vhost.sock"
-	if err := writeDeviceInfo(file, path); err != nil {
+	if err := writeDeviceInfo(dir, file, path); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(file)
@@ -44,7 +44,7 @@ func TestDeviceInfo(t *testing.T) {
 			if err := os.WriteFile(file, []byte(tt.content), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			if err := removeDeviceInfo(file, path); err != nil {
+			if err := removeDeviceInfo(dir, file, path); err != nil {
 				t.Fatal(err)
 			}
 			_, err := os.Stat(file)
@@ -53,8 +53,32 @@ func TestDeviceInfo(t *testing.T) {
 			}
 		})
 	}
-	if err := removeDeviceInfo(filepath.Join(dir, "none.json"), path); err != nil {
+	if err := removeDeviceInfo(dir, filepath.Join(dir, "none.json"), path); err != nil {
 		t.Fatalf("missing file: %v", err)
+	}
+	// A symlink below the device-info directory is never followed, and a
+	// path outside it is refused.
+	outside := t.TempDir()
+	victim := filepath.Join(outside, "victim")
+	if err := os.WriteFile(victim, []byte("keep"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, filepath.Join(dir, "file-link.json")); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{filepath.Join(dir, "link", "victim"), filepath.Join(dir, "file-link.json"), victim, dir} {
+		if err := writeDeviceInfo(dir, f, path); err == nil {
+			t.Errorf("writeDeviceInfo(%s) succeeded", f)
+		}
+		if err := removeDeviceInfo(dir, f, path); err == nil && f != dir {
+			t.Errorf("removeDeviceInfo(%s) succeeded", f)
+		}
+	}
+	if b, err := os.ReadFile(victim); err != nil || string(b) != "keep" {
+		t.Fatalf("file outside changed: %q %v", b, err)
 	}
 }
 

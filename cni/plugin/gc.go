@@ -13,12 +13,18 @@ import (
 	"github.com/kubevirt-vhostuser/vhostuser/pkg/socketpath"
 )
 
-// GC is the CNI GC command. It removes every port of this network owned by
-// the plugin whose (container id, ifname) is not in cni.dev/valid-attachments,
-// with its socket directory and short link, and short links whose target is
-// gone (the pod's volume was deleted without a DEL).
+// GC is the CNI GC command. It removes a port of this network owned by the
+// plugin, with its socket directory and short link, only when its
+// (container id, ifname) is not in cni.dev/valid-attachments AND its pod's
+// volume is gone from the node: a network name is not unique across
+// namespaces (the NAD's namespace and name never reach the plugin), and some
+// Multus versions forward lists that would make live attachments look stale,
+// so the list alone never condemns a live pod. A sandbox re-created while the
+// pod lives is handled by its ADD, which replaces the port. An absent or
+// empty list removes no port. Short links whose target is gone (the pod's
+// volume was deleted without a DEL) are removed too.
 func GC(args *skel.CmdArgs) error {
-	c, done, err := setup(args)
+	c, done, err := setup(args, true)
 	defer done()
 	if err != nil {
 		return err
@@ -41,20 +47,31 @@ func GC(args *skel.CmdArgs) error {
 	var paths []socketpath.Paths
 	for _, p := range ports {
 		ids := p.ExternalIDs
+		if len(valid) == 0 {
+			c.log.Info("GC: no valid-attachments list; no port removed")
+			break
+		}
 		if valid[[2]string{ids[ovsdb.KeyContainerID], ids[ovsdb.KeyIfName]}] {
 			continue
 		}
-		stale = append(stale, p.UUID)
-		c.log.Info("GC: stale port", "port", p.Name, "container", ids[ovsdb.KeyContainerID], "ifname", ids[ovsdb.KeyIfName])
-		if sp, err := c.conf.Layout.For(socketpath.Attachment{PodUID: ids[ovsdb.KeyPodUID], IfName: ids[ovsdb.KeyIfName]}); err == nil {
+		sp, err := c.conf.Layout.For(socketpath.Attachment{PodUID: ids[ovsdb.KeyPodUID], IfName: ids[ovsdb.KeyIfName]})
+		if err == nil {
+			if _, serr := os.Lstat(sp.VolumeDir); serr == nil || !errors.Is(serr, os.ErrNotExist) {
+				c.log.Info("GC: port not in the list but its pod's volume exists; kept", "port", p.Name, "pod-uid", ids[ovsdb.KeyPodUID])
+				continue
+			}
 			paths = append(paths, sp)
 		}
+		stale = append(stale, p.UUID)
+		c.log.Info("GC: stale port", "port", p.Name, "container", ids[ovsdb.KeyContainerID], "ifname", ids[ovsdb.KeyIfName])
 	}
 	if err := cl.DeletePorts(c.ctx, stale...); err != nil {
 		errs = append(errs, err)
 	}
 	for _, sp := range paths {
-		errs = append(errs, sockdir.RemoveLink(sp), sockdir.RemoveHostDir(sp))
+		if err := sockdir.RemoveLink(sp); err != nil && !errors.Is(err, sockdir.ErrNotOurs) {
+			errs = append(errs, err)
+		}
 	}
 	errs = append(errs, c.gcDanglingLinks())
 	if c.conf.HasIPAM() {
@@ -95,8 +112,12 @@ func (c *call) gcDanglingLinks() error {
 	return errors.Join(errs...)
 }
 
+// legacyIDLen is the attachment ID length (48 bits) of releases before the
+// 128-bit ID; their links are cleaned by DEL and GC too.
+const legacyIDLen = 12
+
 func isID(s string) bool {
-	if len(s) != socketpath.IDLen {
+	if len(s) != socketpath.IDLen && len(s) != legacyIDLen {
 		return false
 	}
 	for _, r := range s {

@@ -33,13 +33,26 @@ var (
 	bridgeSeq atomic.Int64
 )
 
-func TestMain(m *testing.M) { os.Exit(runMain(m)) }
+func TestMain(m *testing.M) {
+	if path := os.Getenv(envListenAsQEMU); path != "" {
+		os.Exit(listenAsQEMU(path)) // the child of qemuListener, running as uid 107
+	}
+	os.Exit(runMain(m))
+}
 
 func runMain(m *testing.M) int {
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "FAIL: the integration tests need root (network namespaces, chown to uid 107)")
 		return 1
 	}
+	// The plugin refuses to work without fs.protected_symlinks=1 (0 on these
+	// machines, the kernel default): set it for the run, restore it after.
+	old, err := setProtectedSymlinks("1")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL: set fs.protected_symlinks:", err)
+		return 1
+	}
+	defer func() { _, _ = setProtectedSymlinks(old) }()
 	dir, err := os.MkdirTemp("", "vhu-plugins-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -47,6 +60,19 @@ func runMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	pluginDir = dir
+	// uid 107 runs a copy of this test binary (qemuListener): the build
+	// directory is root's alone.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if b, err := os.ReadFile(os.Args[0]); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	} else if err := os.WriteFile(filepath.Join(dir, "qemu-helper.test"), b, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	if err := buildPlugins(dir); err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL:", err)
 		return 1
@@ -98,6 +124,8 @@ type fixture struct {
 	short   string // shortSocketDir
 	bridge  string
 	network string
+	ovsdb   string      // OVSDB endpoint in the node configuration ("" = the package's OVS)
+	dbonly  *ovsenv.OVS // set by dbOnly
 	cni     *libcni.CNIConfig
 	extra   map[string]any // more plugin config fields
 }
@@ -138,11 +166,8 @@ func (f *fixture) layout() socketpath.Layout {
 // confList is the network configuration list as a runtime would load it.
 func (f *fixture) confList(version string) *libcni.NetworkConfigList {
 	f.t.Helper()
-	plugin := map[string]any{
-		"type": "vhostuser", "bridge": f.bridge, "ovsdbSocket": ovs.Endpoint(),
-		"kubeletRoot": f.root, "shortSocketDir": f.short, "logFile": filepath.Join(f.root, "vhostuser.log"),
-		"logLevel": "debug",
-	}
+	f.writeNodeConfig()
+	plugin := map[string]any{"type": "vhostuser", "bridge": f.bridge, "logLevel": "debug"}
 	for k, v := range f.extra {
 		plugin[k] = v
 	}
@@ -157,6 +182,47 @@ func (f *fixture) confList(version string) *libcni.NetworkConfigList {
 	return l
 }
 
+// writeNodeConfig writes the node configuration of the fixture's fake node,
+// as the installer would, and points the plugin runs of this process at it
+// (libcni passes the environment on). Atomic: parallel ADDs read it.
+func (f *fixture) writeNodeConfig() {
+	f.t.Helper()
+	endpoint := ovs.Endpoint()
+	if f.ovsdb != "" {
+		endpoint = f.ovsdb
+	}
+	b, err := json.Marshal(map[string]any{
+		"kubeletRoot": f.root, "shortSocketDir": f.short, "ovsdbSocket": endpoint,
+		"logFile": filepath.Join(f.root, "vhostuser.log"), "deviceInfoDir": filepath.Join(f.root, "devinfo"),
+	})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	path := filepath.Join(f.root, "node.json")
+	tmp, err := os.CreateTemp(f.root, ".node-*")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if _, err := tmp.Write(b); err != nil {
+		f.t.Fatal(err)
+	}
+	tmp.Close()
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		f.t.Fatal(err)
+	}
+	os.Setenv(config.EnvNodeConfig, path)
+}
+
+// setProtectedSymlinks sets fs.protected_symlinks and returns the old value.
+func setProtectedSymlinks(v string) (string, error) {
+	const file = "/proc/sys/fs/protected_symlinks"
+	old, err := os.ReadFile(file)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(old)), os.WriteFile(file, []byte(v), 0o644)
+}
+
 // att is one attachment: a pod sandbox and interface.
 type att struct {
 	containerID, ifName, uid string
@@ -169,6 +235,10 @@ func (f *fixture) newPod(uid string) {
 		f.t.Fatal(err)
 	}
 	if err := os.MkdirAll(p.VolumeDir, 0o777); err != nil {
+		f.t.Fatal(err)
+	}
+	// kubelet makes emptyDirs 0777 whatever the umask.
+	if err := os.Chmod(p.VolumeDir, 0o777); err != nil {
 		f.t.Fatal(err)
 	}
 }
@@ -259,8 +329,11 @@ func (f *fixture) assertAttached(a att) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	assertDir(f.t, p.HostDir, 107, 107, 0o770)
+	assertDir(f.t, p.HostDir, 0, 107, 0o777|os.ModeSticky)
 	assertDir(f.t, filepath.Dir(p.HostDir), 0, 0, 0o755)
+	if fi, err := os.Lstat(p.VolumeDir); err != nil || fi.Mode()&os.ModeSticky == 0 {
+		f.t.Fatalf("pod volume %s is not sticky: %v %v", p.VolumeDir, fi.Mode(), err)
+	}
 	if target, err := os.Readlink(p.ShortLink); err != nil || target != p.HostDir {
 		f.t.Fatalf("short link %s -> %q (%v), want %s", p.ShortLink, target, err, p.HostDir)
 	}
@@ -294,7 +367,7 @@ func assertDir(t testing.TB, path string, uid, gid int, mode os.FileMode) {
 		t.Fatalf("%s: %v", path, err)
 	}
 	st := fi.Sys().(*syscall.Stat_t)
-	if !fi.IsDir() || int(st.Uid) != uid || int(st.Gid) != gid || fi.Mode().Perm() != mode {
+	if !fi.IsDir() || int(st.Uid) != uid || int(st.Gid) != gid || fi.Mode()&(os.ModePerm|os.ModeSticky|os.ModeSetgid|os.ModeSetuid) != mode {
 		t.Fatalf("%s: mode %v owner %d:%d, want dir %v %d:%d", path, fi.Mode(), st.Uid, st.Gid, mode, uid, gid)
 	}
 }
@@ -423,7 +496,7 @@ func (f *fixture) assertAllAttached(atts []att) {
 	}
 	for _, a := range atts {
 		p := f.paths(a)
-		assertDir(f.t, p.HostDir, 107, 107, 0o770)
+		assertDir(f.t, p.HostDir, 0, 107, 0o777|os.ModeSticky)
 		if target, err := os.Readlink(p.ShortLink); err != nil || target != p.HostDir {
 			f.t.Fatalf("short link %s -> %q (%v)", p.ShortLink, target, err)
 		}

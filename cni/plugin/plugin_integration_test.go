@@ -13,6 +13,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/types"
@@ -20,6 +21,7 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 
 	"github.com/kubevirt-vhostuser/vhostuser/cni/config"
+	"github.com/kubevirt-vhostuser/vhostuser/pkg/ovsenv"
 	"github.com/kubevirt-vhostuser/vhostuser/pkg/socketpath"
 )
 
@@ -211,10 +213,11 @@ func TestDelWithOVSDown(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "OVSDB unreachable") {
 		t.Fatalf("DEL with OVSDB down: %v, want an error about OVSDB (the port remains)", err)
 	}
-	// The filesystem part is cleaned all the same.
+	// Without OVSDB nobody can tell whether a newer sandbox uses the
+	// directory and link: they stay until a DEL that can.
 	for _, path := range []string{p.ShortLink, p.HostDir} {
-		if _, err := os.Lstat(path); !os.IsNotExist(err) {
-			t.Fatalf("%s not cleaned while OVS was down: %v", path, err)
+		if _, err := os.Lstat(path); err != nil {
+			t.Fatalf("%s removed while OVSDB was down: %v", path, err)
 		}
 	}
 	if err := ovs.StartDB(ctx); err != nil {
@@ -227,6 +230,42 @@ func TestDelWithOVSDown(t *testing.T) {
 		t.Fatalf("DEL after OVSDB is back: %v", err)
 	}
 	f.assertDetached(a)
+}
+
+// TestLateDelWithOVSDown: the old sandbox's DEL arrives while OVSDB is down,
+// after a newer sandbox of the same pod took the attachment over. It must not
+// remove the newer sandbox's socket directory or short link, then or when
+// retried after OVSDB is back.
+func TestLateDelWithOVSDown(t *testing.T) {
+	f := newFixture(t)
+	old, cur := att{"late1", "net1", uid1}, att{"late2", "net1", uid1}
+	f.newPod(uid1)
+	if _, err := f.add("1.1.0", old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.add("1.1.0", cur); err != nil {
+		t.Fatalf("ADD of the new sandbox: %v", err)
+	}
+	ctx := context.Background()
+	if err := ovs.StopDB(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ovs.StartDB(context.Background()) })
+	if err := f.del("1.1.0", old); err == nil {
+		t.Fatal("late DEL with OVSDB down succeeded; it cannot know the port is gone")
+	}
+	if err := ovs.StartDB(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.assertAttached(cur)
+	if err := f.del("1.1.0", old); err != nil {
+		t.Fatalf("late DEL retried with OVSDB back: %v", err)
+	}
+	f.assertAttached(cur)
+	if err := f.del("1.1.0", cur); err != nil {
+		t.Fatal(err)
+	}
+	f.assertDetached(cur)
 }
 
 func TestAddRollback(t *testing.T) {
@@ -298,7 +337,7 @@ func TestSocketPathBoundary(t *testing.T) {
 		t.Run(fmt.Sprint(total), func(t *testing.T) {
 			f := newFixture(t)
 			f.newPod(uid1)
-			// OVS socket = shortDir + "/" + 12-hex id + "/vhost.sock".
+			// OVS socket = shortDir + "/" + IDLen-hex id + "/vhost.sock".
 			need := total - (1 + socketpath.IDLen + 1 + len(socketpath.SocketName))
 			pad := need - len(f.short) - 1
 			if pad < 1 {
@@ -427,14 +466,35 @@ func TestGC(t *testing.T) {
 	if _, err := other.add("1.1.0", foreign); err != nil {
 		t.Fatalf("ADD other network: %v", err)
 	}
-	// A dangling short link of ours, as a pod deleted without DEL leaves.
+	// A dangling short link of ours, as a pod deleted without DEL leaves,
+	// and one named as releases before the 128-bit ID named them.
 	gone := f.paths(att{"gone", "net1", "pod-gone"})
 	if err := os.Symlink(gone.HostDir, gone.ShortLink); err != nil {
 		t.Fatal(err)
 	}
+	goneOld := f.paths(att{"gone", "net1", "pod-gone-old"})
+	goneOld.ShortLink = filepath.Join(f.short, goneOld.ID[:12])
+	if err := os.Symlink(goneOld.HostDir, goneOld.ShortLink); err != nil {
+		t.Fatal(err)
+	}
 	// A fresh libcni cache: the runtime knows nothing, so only the plugin's GC acts.
 	gc := libcni.NewCNIConfigWithCacheDir([]string{pluginDir}, filepath.Join(f.root, "cache-gc"), nil)
+	// An empty list (older Multus) never removes a live attachment.
+	if err := gc.GCNetworkList(context.Background(), f.confList("1.1.0"), &libcni.GCArgs{}); err != nil {
+		t.Fatalf("GC with an empty list: %v", err)
+	}
+	f.assertAllAttached(atts)
+	// A list that lacks a live pod (a same-name network of another
+	// namespace, say) keeps it while its pod's volume exists.
 	valid := []types.GCAttachment{{ContainerID: "gc1", IfName: "net1"}, {ContainerID: "gc3", IfName: "net2"}}
+	if err := gc.GCNetworkList(context.Background(), f.confList("1.1.0"), &libcni.GCArgs{ValidAttachments: valid}); err != nil {
+		t.Fatalf("GC: %v", err)
+	}
+	f.assertAllAttached(atts)
+	// The pod is deleted without a DEL: kubelet removed its volume.
+	if err := os.RemoveAll(filepath.Join(f.root, "pods", "pod-2")); err != nil {
+		t.Fatal(err)
+	}
 	if err := gc.GCNetworkList(context.Background(), f.confList("1.1.0"), &libcni.GCArgs{ValidAttachments: valid}); err != nil {
 		t.Fatalf("GC: %v", err)
 	}
@@ -442,8 +502,10 @@ func TestGC(t *testing.T) {
 	f.assertAttached(atts[2])
 	f.assertDetached(atts[1])
 	other.assertAttached(foreign)
-	if _, err := os.Lstat(gone.ShortLink); !os.IsNotExist(err) {
-		t.Fatalf("dangling link kept: %v", err)
+	for _, l := range []string{gone.ShortLink, goneOld.ShortLink} {
+		if _, err := os.Lstat(l); !os.IsNotExist(err) {
+			t.Fatalf("dangling link %s kept: %v", l, err)
+		}
 	}
 	for _, a := range []att{atts[0], atts[2]} {
 		if err := f.del("1.1.0", a); err != nil {
@@ -664,5 +726,135 @@ func TestDelInvalidConfig(t *testing.T) {
 	}
 	if err := f.del("1.1.0", a); err != nil {
 		t.Fatalf("DEL: %v", err)
+	}
+}
+
+// TestNotReady: with a bridge that is not netdev or with DPDK not
+// initialised, ADD fails saying what to fix (and leaves nothing), and STATUS
+// reports not-ready (50). Healthy ADDs keep these checks in their one
+// transaction (waits), so only a failure costs a read.
+func TestNotReady(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name    string
+		break_  func(f *fixture)
+		restore func(f *fixture)
+		wantErr string
+	}{
+		{"system bridge", func(f *fixture) {
+			f.bridge = fmt.Sprintf("brsys%d", bridgeSeq.Add(1))
+			f.vsctl("add-br", f.bridge, "--", "set", "Bridge", f.bridge, "datapath_type=system")
+		}, func(f *fixture) { _, _ = ovs.Vsctl(ctx, "--if-exists", "del-br", f.bridge) }, "datapath_type"},
+		// ovs-vswitchd rewrites dpdk_initialized and iface_types, so these
+		// cases use an ovsdb-server of their own without ovs-vswitchd, as
+		// a node looks when the non-DPDK vswitchd runs or DPDK failed.
+		{"DPDK not initialised", func(f *fixture) { f.dbOnly() }, func(f *fixture) {}, "dpdk-init"},
+		{"no dpdkvhostuserclient", func(f *fixture) {
+			f.dbOnly()
+			f.dbOnlyVsctl("set", "Open_vSwitch", ".", "dpdk_initialized=true")
+		}, func(f *fixture) {}, "DPDK build"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			a := att{"notready", "net1", uid1}
+			f.newPod(a.uid)
+			tt.break_(f)
+			t.Cleanup(func() { tt.restore(f) })
+			_, err := f.add("1.1.0", a)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("ADD: %v, want an error mentioning %q", err, tt.wantErr)
+			}
+			if out := f.vsctl("--bare", "--columns=name", "find", "Port", "external_ids:vhostuser.kubevirt.io/container-id=notready"); out != "" {
+				t.Fatalf("port left behind: %s", out)
+			}
+			if ents := f.shortEntries(); len(ents) != 0 {
+				t.Fatalf("short links left: %v", ents)
+			}
+			var e *types.Error
+			if err := f.cni.GetStatusNetworkList(ctx, f.confList("1.1.0")); !errors.As(err, &e) || e.Code != 50 || !strings.Contains(e.Msg, tt.wantErr) {
+				t.Fatalf("STATUS: %v, want error 50 mentioning %q", err, tt.wantErr)
+			}
+			tt.restore(f)
+			if err := f.del("1.1.0", a); err != nil {
+				t.Fatalf("DEL: %v", err)
+			}
+		})
+	}
+}
+
+// dbOnly points the fixture at a private ovsdb-server without ovs-vswitchd,
+// with the fixture's bridge (netdev) in it.
+func (f *fixture) dbOnly() {
+	f.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	o, err := ovsenv.Start(ctx, ovsenv.Options{Name: "vhunr", NoVswitchd: true})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { _ = o.Stop() })
+	f.dbonly = o
+	f.ovsdb = o.Endpoint()
+	f.dbOnlyVsctl("add-br", f.bridge, "--", "set", "Bridge", f.bridge, "datapath_type=netdev")
+}
+
+func (f *fixture) dbOnlyVsctl(args ...string) {
+	f.t.Helper()
+	if out, err := f.dbonly.Vsctl(context.Background(), append([]string{"--no-wait"}, args...)...); err != nil {
+		f.t.Fatalf("ovs-vsctl %v: %v %s", args, err, out)
+	}
+}
+
+// TestDelLegacyLink: an attachment made by a release with the 48-bit ID has
+// its short link named by the first 12 hex characters; DEL removes it too.
+func TestDelLegacyLink(t *testing.T) {
+	f := newFixture(t)
+	a := att{"legacy", "net1", uid1}
+	f.newPod(a.uid)
+	if _, err := f.add("1.1.0", a); err != nil {
+		t.Fatal(err)
+	}
+	p := f.paths(a)
+	legacy := filepath.Join(f.short, p.ID[:12])
+	if err := os.Symlink(p.HostDir, legacy); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.del("1.1.0", a); err != nil {
+		t.Fatalf("DEL: %v", err)
+	}
+	f.assertDetached(a)
+	if _, err := os.Lstat(legacy); !os.IsNotExist(err) {
+		t.Fatalf("legacy link kept: %v", err)
+	}
+}
+
+// TestPortOfAnotherAttachment: a port with this attachment's name but
+// another pod's marks (a collision, or a forged row) is not replaced.
+func TestPortOfAnotherAttachment(t *testing.T) {
+	f := newFixture(t)
+	a := att{"mine", "net1", uid1}
+	f.newPod(a.uid)
+	name := config.PortName(f.paths(a).ID)
+	f.vsctl("add-port", f.bridge, name, "--", "set", "Interface", name, "type=dpdkvhostuserclient",
+		"options:vhost-server-path=/tmp/vhu-other.sock",
+		"--", "set", "Port", name, "external_ids:vhostuser.kubevirt.io/owner=vhostuser-cni",
+		"external_ids:vhostuser.kubevirt.io/pod-uid=another-pod", "external_ids:vhostuser.kubevirt.io/ifname=net1",
+		"external_ids:vhostuser.kubevirt.io/container-id=theirs")
+	_, err := f.add("1.1.0", a)
+	if err == nil || !strings.Contains(err.Error(), "another attachment") {
+		t.Fatalf("ADD over another attachment's port: %v", err)
+	}
+	if got := f.get("Port", name, "external_ids:vhostuser.kubevirt.io/pod-uid"); got != "another-pod" {
+		t.Fatalf("the other attachment's port was replaced (pod-uid %q)", got)
+	}
+	if ents := f.shortEntries(); len(ents) != 0 {
+		t.Fatalf("short links left: %v", ents)
+	}
+	if err := f.del("1.1.0", a); err != nil {
+		t.Fatalf("DEL: %v", err)
+	}
+	if got := f.get("Port", name, "external_ids:vhostuser.kubevirt.io/pod-uid"); got != "another-pod" {
+		t.Fatalf("DEL removed the other attachment's port")
 	}
 }

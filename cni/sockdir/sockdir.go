@@ -7,6 +7,22 @@
 // (or anything but a directory) where our directory should be is an error. The
 // plugin never removes what it did not create.
 //
+// What OVS traverses, and why the pod cannot redirect it (docs/security.md):
+// root ovs-vswitchd connects to <shortDir>/<id>/vhost.sock about once a
+// second for as long as the port exists, following every symlink each time.
+// <shortDir> and the link are the host's; the link target's components up to
+// the volume root are kubelet's (root-owned). Create then makes every step
+// inside the pod-writable volume one the pod (uid 107) cannot redirect: the
+// volume root gets the sticky bit (so a root-owned entry in it cannot be
+// renamed or removed by the pod), <volume>/vhostuser is root's and 0755 (the
+// pod cannot write in it), and <volume>/vhostuser/<ifname> is root's, sticky
+// and world-writable (QEMU as uid 107 binds its socket there), which is the
+// kind of directory in which the kernel, with fs.protected_symlinks=1, refuses
+// to let root follow a symlink owned by anyone but root. ProtectedSymlinks
+// checks that sysctl; the plugin refuses to work without it. Root inside the
+// pod defeats this (its symlinks are root's): virt-launcher pods of non-root
+// VMIs, KubeVirt's default, run as uid 107.
+//
 // Why a symlink for the short path and not a bind mount: a symlink cannot leak
 // (a bind mount left behind by a crashed ADD pins the emptyDir and needs
 // umount); it is created atomically (temporary name, then rename); and it works
@@ -23,6 +39,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -46,9 +63,36 @@ type Created struct {
 // ErrVolumeMissing means the pod's emptyDir does not exist.
 var ErrVolumeMissing = errors.New("the pod's emptyDir volume does not exist")
 
-// Create makes <VolumeDir>/vhostuser (mode 0755, so QEMU can traverse it) and
-// HostDir with perms, then points ShortLink at HostDir. Existing directories
-// of the right kind are reused and get perms applied.
+// ErrNotOurs marks something at one of our names that we did not make: it is
+// left in place. DEL logs it and succeeds, since nothing of ours remains.
+var ErrNotOurs = errors.New("not created by this plugin")
+
+// ErrSymlinksUnprotected means fs.protected_symlinks is not 1 on the node.
+var ErrSymlinksUnprotected = errors.New("fs.protected_symlinks is not 1")
+
+// protectedSymlinksFile is a variable for the unit test.
+var protectedSymlinksFile = "/proc/sys/fs/protected_symlinks"
+
+// ProtectedSymlinks fails unless the kernel refuses, in sticky world-writable
+// directories, to let root follow a symlink another user owns: the protection
+// of the pod's socket directory rests on it (see the package comment).
+func ProtectedSymlinks() error {
+	b, err := os.ReadFile(protectedSymlinksFile)
+	if err != nil {
+		return fmt.Errorf("%w: read %s: %v", ErrSymlinksUnprotected, protectedSymlinksFile, err)
+	}
+	if v := strings.TrimSpace(string(b)); v != "1" {
+		return fmt.Errorf("%w (it is %s): without it ovs-vswitchd, as root, would follow a symlink a pod plants in its socket directory to any socket on the node; "+
+			"set it with `sysctl -w fs.protected_symlinks=1` and persist it in /etc/sysctl.d/ (see docs/security.md)", ErrSymlinksUnprotected, v)
+	}
+	return nil
+}
+
+// Create makes the volume root sticky, <VolumeDir>/vhostuser (ours, mode
+// 0755, so QEMU can traverse it) and HostDir with perms (perms.Mode must be
+// sticky and writable by others: see the package comment), then points
+// ShortLink at HostDir. Existing directories of the right kind are reused and
+// taken over.
 func Create(p socketpath.Paths, perms Perms) (Created, error) {
 	var c Created
 	vol, err := unix.Open(p.VolumeDir, unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -59,6 +103,9 @@ func Create(p socketpath.Paths, perms Perms) (Created, error) {
 		return c, fmt.Errorf("open volume %s: %w", p.VolumeDir, err)
 	}
 	defer unix.Close(vol)
+	if err := stickVolume(vol, p.VolumeDir); err != nil {
+		return c, err
+	}
 
 	socks, made, err := mkdirAt(vol, socketpath.SocketsDir, 0o755)
 	if err != nil {
@@ -90,9 +137,76 @@ func Create(p socketpath.Paths, perms Perms) (Created, error) {
 		return c, fmt.Errorf("chmod %s to %#o: %w", p.HostDir, perms.Mode, err)
 	}
 
+	if err := checkShortDir(filepath.Dir(p.ShortLink)); err != nil {
+		return c, err
+	}
+	if err := checkLinkIdentity(p); err != nil {
+		return c, err
+	}
 	made, err = link(p)
 	c.Link = made
 	return c, err
+}
+
+// stickVolume sets the sticky bit on the volume root, keeping its other bits
+// (kubelet makes it 0777, or 2777 with an fsGroup): the pod may still create
+// entries there, but no longer rename or remove our vhostuser directory. The
+// sticky bit protects only against users other than the directory's owner,
+// so the volume root must be ours (kubelet creates it as root).
+func stickVolume(vol int, path string) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(vol, &st); err != nil {
+		return fmt.Errorf("stat volume %s: %w", path, err)
+	}
+	if int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("volume %s is owned by uid %d, not by uid %d (kubelet makes emptyDirs as root): the pod could rename what the plugin makes there; refusing", path, st.Uid, os.Geteuid())
+	}
+	if st.Mode&unix.S_ISVTX != 0 {
+		return nil
+	}
+	if err := unix.Fchmod(vol, (st.Mode&0o7777)|unix.S_ISVTX); err != nil {
+		return fmt.Errorf("chmod +t volume %s: %w", path, err)
+	}
+	return nil
+}
+
+// checkShortDir refuses a short socket directory others can write to: OVS
+// follows the links in it as root.
+func checkShortDir(dir string) error {
+	var st unix.Stat_t
+	err := unix.Lstat(dir, &st)
+	if errors.Is(err, unix.ENOENT) {
+		return nil // link() creates it, ours and 0755
+	}
+	if err != nil {
+		return fmt.Errorf("short socket directory %s: %w", dir, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return fmt.Errorf("short socket directory %s is not a directory (a symlink or file is in the way)", dir)
+	}
+	if int(st.Uid) != os.Geteuid() || st.Mode&0o022 != 0 {
+		return fmt.Errorf("short socket directory %s is owned by uid %d with mode %#o: it must be root's and writable by root only (chmod 0755)", dir, st.Uid, st.Mode&0o7777)
+	}
+	return nil
+}
+
+// checkLinkIdentity refuses to replace a short link that points at another
+// attachment's socket directory: the name is derived from (pod UID, ifname),
+// so only a link to this pod's <ifname> directory (this layout's or an older
+// one's) is a stale link of the same attachment.
+func checkLinkIdentity(p socketpath.Paths) error {
+	t, err := os.Readlink(p.ShortLink)
+	if err != nil || t == p.HostDir {
+		return nil // no link, or not a link (link() reports that), or already right
+	}
+	// <kubeletRoot>/pods/<uid>/volumes/kubernetes.io~empty-dir/<volume>/vhostuser/<ifname>
+	uid := filepath.Base(filepath.Dir(filepath.Dir(filepath.Dir(p.VolumeDir))))
+	if filepath.Base(t) == filepath.Base(p.HostDir) && strings.Contains(t, "/pods/"+uid+"/volumes/") &&
+		filepath.Base(filepath.Dir(t)) == socketpath.SocketsDir {
+		return nil
+	}
+	return fmt.Errorf("short link %s points to %q, which is not a socket directory of pod %s interface %s: refusing to replace another attachment's link; remove it by hand if it is stale",
+		p.ShortLink, t, uid, filepath.Base(p.HostDir))
 }
 
 // mkdirAt creates name in dirfd (or reuses an existing directory) and opens
@@ -177,10 +291,10 @@ func RemoveLink(p socketpath.Paths) error {
 		return fmt.Errorf("short link %s: %w", p.ShortLink, err)
 	}
 	if fi.Mode()&os.ModeSymlink == 0 {
-		return fmt.Errorf("short link %s is not a symlink; left in place", p.ShortLink)
+		return fmt.Errorf("short link %s is not a symlink; left in place: %w", p.ShortLink, ErrNotOurs)
 	}
 	if t, _ := os.Readlink(p.ShortLink); t != p.HostDir {
-		return fmt.Errorf("short link %s points to %q, not %s; left in place", p.ShortLink, t, p.HostDir)
+		return fmt.Errorf("short link %s points to %q, not %s; left in place: %w", p.ShortLink, t, p.HostDir, ErrNotOurs)
 	}
 	if err := os.Remove(p.ShortLink); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove short link %s: %w", p.ShortLink, err)
@@ -190,7 +304,8 @@ func RemoveLink(p socketpath.Paths) error {
 
 // RemoveHostDir removes the per-interface directory and the vhost-user socket
 // QEMU made in it. It does not follow symlinks, and it leaves the directory in
-// place (with an error) when anything other than that socket is inside.
+// place when anything other than that socket is inside (an error wrapping
+// ErrNotOurs: the pod's files, which kubelet removes with the volume).
 func RemoveHostDir(p socketpath.Paths) error {
 	vol, err := unix.Open(p.VolumeDir, unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if errors.Is(err, unix.ENOENT) {
@@ -205,7 +320,7 @@ func RemoveHostDir(p socketpath.Paths) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("open %s: %w (not ours: left in place)", filepath.Join(p.VolumeDir, socketpath.SocketsDir), err)
+		return fmt.Errorf("open %s: %v: left in place: %w", filepath.Join(p.VolumeDir, socketpath.SocketsDir), err, ErrNotOurs)
 	}
 	defer unix.Close(socks)
 	ifName := filepath.Base(p.HostDir)
@@ -217,7 +332,7 @@ func RemoveHostDir(p socketpath.Paths) error {
 		return fmt.Errorf("stat %s: %w", p.HostDir, err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		return fmt.Errorf("%s is not a directory; left in place", p.HostDir)
+		return fmt.Errorf("%s is not a directory; left in place: %w", p.HostDir, ErrNotOurs)
 	}
 	var sst unix.Stat_t
 	dirfd, err := unix.Openat(socks, ifName, unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -233,16 +348,27 @@ func RemoveHostDir(p socketpath.Paths) error {
 	unix.Close(dirfd)
 	if err := unix.Unlinkat(socks, ifName, unix.AT_REMOVEDIR); err != nil && !errors.Is(err, unix.ENOENT) {
 		if errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST) {
-			return fmt.Errorf("socket directory %s holds files we did not create; left in place", p.HostDir)
+			return fmt.Errorf("socket directory %s holds files the pod made; left in place for kubelet to remove with the volume: %w", p.HostDir, ErrNotOurs)
 		}
 		return fmt.Errorf("remove %s: %w", p.HostDir, err)
 	}
 	return nil
 }
 
-// Check verifies that HostDir is a real directory with perms and that
-// ShortLink points at it.
+// Check verifies that the volume root is sticky, vhostuser is ours and 0755,
+// HostDir is a real directory with perms, and ShortLink points at it.
 func Check(p socketpath.Paths, perms Perms) error {
+	if fi, err := os.Lstat(p.VolumeDir); err != nil {
+		return fmt.Errorf("pod volume %s: %w", p.VolumeDir, err)
+	} else if fi.Mode()&os.ModeSticky == 0 {
+		return fmt.Errorf("pod volume %s lost its sticky bit (mode %v): the pod could rename the socket directory", p.VolumeDir, fi.Mode())
+	}
+	socks := filepath.Join(p.VolumeDir, socketpath.SocketsDir)
+	if fi, err := os.Lstat(socks); err != nil {
+		return fmt.Errorf("socket directory %s: %w", socks, err)
+	} else if st, ok := fi.Sys().(*syscall.Stat_t); !fi.IsDir() || fi.Mode().Perm() != 0o755 || (ok && int(st.Uid) != os.Geteuid()) {
+		return fmt.Errorf("socket directory %s is %v, want a directory of uid %d with mode 0755", socks, fi.Mode(), os.Geteuid())
+	}
 	fi, err := os.Lstat(p.HostDir)
 	if err != nil {
 		return fmt.Errorf("socket directory %s: %w", p.HostDir, err)

@@ -49,8 +49,13 @@ const (
 	MaxIfNameLen = 15
 	// MaxPodUIDLen bounds the pod UID; Kubernetes UIDs are 36-character UUIDs.
 	MaxPodUIDLen = 64
-	// IDLen is the length of the attachment ID in hex characters (48 bits).
-	IDLen = 12
+	// IDLen is the length of the attachment ID in hex characters: 128 bits,
+	// so that no tenant can engineer two attachments with one ID (the pod
+	// UID is the API server's, but the ifname is the tenant's choice).
+	IDLen = 32
+	// MaxShortDirLen is the longest shortSocketDir that keeps the OVS socket
+	// path <shortDir>/<id>/vhost.sock within MaxSocketPath.
+	MaxShortDirLen = MaxSocketPath - (1 + IDLen + 1 + len(SocketName))
 
 	// podIfacePrefix and podIfaceHashLen match KubeVirt's naming of secondary pod interfaces.
 	podIfacePrefix  = "pod"
@@ -100,8 +105,8 @@ func (l Layout) Validate() error {
 		return err
 	}
 	if n := len(l.ovsSocket(strings.Repeat("0", IDLen))); n > MaxSocketPath {
-		return fmt.Errorf("shortSocketDir %q is too long: the OVS socket path would be %d bytes, the limit is %d; use a shorter directory such as %s",
-			l.ShortDir, n, MaxSocketPath, DefaultShortDir)
+		return fmt.Errorf("shortSocketDir %q is too long: the OVS socket path would be %d bytes, the limit is %d (shortSocketDir at most %d bytes); use a shorter directory such as %s",
+			l.ShortDir, n, MaxSocketPath, MaxShortDirLen, DefaultShortDir)
 	}
 	return nil
 }
@@ -167,9 +172,10 @@ func PodInterfaceName(networkName string) string {
 	return podIfacePrefix + hex.EncodeToString(sum[:])[:podIfaceHashLen]
 }
 
-// AttachmentID is a short, stable, unique-per-node ID of an attachment. It
-// names the short symlink; a NUL separates the fields so no two distinct
-// attachments hash the same input.
+// AttachmentID is a stable, unique-per-node ID of an attachment: the first
+// 128 bits of SHA-256(pod UID, NUL, ifname). It names the short symlink and
+// the OVS port; a NUL separates the fields so no two distinct attachments
+// hash the same input.
 func AttachmentID(a Attachment) string {
 	sum := sha256.Sum256([]byte(a.PodUID + "\x00" + a.IfName))
 	return hex.EncodeToString(sum[:])[:IDLen]

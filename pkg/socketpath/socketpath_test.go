@@ -161,8 +161,12 @@ func TestSocketPathBoundary(t *testing.T) {
 	if err != nil {
 		t.Fatalf("short dir of %d bytes refused: %v", len(fits), err)
 	}
-	if len(p.OVSSocket) != MaxSocketPath {
-		t.Fatalf("OVS socket is %d bytes, want exactly %d", len(p.OVSSocket), MaxSocketPath)
+	if len(p.OVSSocket) != MaxSocketPath || len(fits) != MaxShortDirLen {
+		t.Fatalf("OVS socket is %d bytes, want exactly %d (short dir %d bytes, MaxShortDirLen %d)", len(p.OVSSocket), MaxSocketPath, len(fits), MaxShortDirLen)
+	}
+	// 128 bits of ID still leave room for a usual short dir.
+	if IDLen*4 < 128 || MaxShortDirLen < len(DefaultShortDir) {
+		t.Fatalf("IDLen %d hex (%d bits), MaxShortDirLen %d", IDLen, IDLen*4, MaxShortDirLen)
 	}
 	if _, err := (Layout{KubeletRoot: DefaultKubeletRoot, Volume: DefaultVolume, ShortDir: fits + "d"}).For(Attachment{PodUID: uid, IfName: "net1"}); err == nil {
 		t.Fatalf("short dir of %d bytes accepted", len(fits)+1)
@@ -175,6 +179,9 @@ func FuzzFor(f *testing.F) {
 	f.Add("/var/lib/kubelet", "hook-sidecar-sockets", "/var/run/vhostuser", uid, "pod16477688c0e")
 	f.Add("/k", "v", "/s", "a", "b")
 	f.Add("/k", "..", "/s", "../x", "..")
+	// The longest accepted shortSocketDir, the longest pod UID and ifname.
+	f.Add("/var/lib/kubelet", "hook-sidecar-sockets", "/"+strings.Repeat("s", MaxShortDirLen-1), strings.Repeat("u", MaxPodUIDLen), strings.Repeat("i", MaxIfNameLen))
+	f.Add("/k", "v", "/"+strings.Repeat("s", MaxShortDirLen), "u", "i")
 	f.Fuzz(func(t *testing.T, root, volume, short, podUID, ifName string) {
 		l := Layout{KubeletRoot: root, Volume: volume, ShortDir: short}
 		p, err := l.For(Attachment{PodUID: podUID, IfName: ifName})

@@ -1,0 +1,145 @@
+package plugin
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+
+	"github.com/kubevirt-vhostuser/vhostuser/cni/config"
+	"github.com/kubevirt-vhostuser/vhostuser/cni/ovsdb"
+	"github.com/kubevirt-vhostuser/vhostuser/cni/sockdir"
+)
+
+// Del is the CNI DEL command: best effort, idempotent, and it reports an
+// error only while something of ours could not be removed.
+func Del(args *skel.CmdArgs) error {
+	start := time.Now()
+	c, done, err := setup(args, true)
+	defer done()
+	if err != nil {
+		// The runtime passes DEL the configuration ADD had: an invalid one
+		// never created anything, and failing would block the pod's deletion.
+		var e *types.Error
+		if errors.As(err, &e) && e.Code == types.ErrDecodingFailure {
+			return nil
+		}
+		return err
+	}
+	var errs []error
+	if c.conf.HasIPAM() {
+		if err := ipamDel(c); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	uid := string(c.cargs.K8S_POD_UID)
+	cl, err := c.connect()
+	if err != nil {
+		errs = append(errs, fmt.Errorf("OVSDB unreachable, the port of container %s ifname %s may remain: %w", args.ContainerID, args.IfName, err))
+		// Only OVSDB tells whether a newer sandbox of this pod owns the
+		// attachment (same socket directory and short link). Until it
+		// answers, a late DEL must not remove them; the runtime retries
+		// the failed DEL, and that DEL cleans up.
+		c.log.Info("OVSDB unreachable: socket directory and short link kept until a DEL can tell whose they are")
+		uid = ""
+	} else {
+		defer cl.Close()
+		portUID, newer, err := c.deletePorts(cl, uid)
+		if err != nil {
+			errs = append(errs, err)
+			c.log.Info("ports not read or not removed: socket directory and short link kept", "err", err)
+			uid = ""
+		}
+		if uid == "" && err == nil {
+			uid = portUID
+		}
+		if newer {
+			// A newer sandbox of the pod owns the port, and with it the same
+			// socket directory and short link: a late DEL must leave them.
+			c.log.Info("a newer sandbox owns this attachment; socket directory and link kept")
+			uid = ""
+		}
+	}
+	if uid != "" {
+		if p, err := c.paths(uid); err != nil {
+			// ADD refuses such input, so there is nothing on disk to clean.
+			c.log.Info("no socket paths for this attachment; nothing to clean on disk", "err", err)
+		} else {
+			if err := sockdir.RemoveLink(p); errors.Is(err, sockdir.ErrNotOurs) {
+				c.log.Warn("short link not ours; left in place", "err", err)
+			} else if err != nil {
+				errs = append(errs, err)
+			}
+			// Releases before the 128-bit ID named the link with its first
+			// 48 bits: an attachment made by one of them is cleaned too.
+			legacy := p
+			legacy.ShortLink = filepath.Join(filepath.Dir(p.ShortLink), p.ID[:legacyIDLen])
+			if err := sockdir.RemoveLink(legacy); err != nil && !errors.Is(err, sockdir.ErrNotOurs) {
+				errs = append(errs, err)
+			}
+			// Whatever the pod left in its volume is the pod's: kubelet
+			// removes the volume, and OVS no longer reaches it once the
+			// short link is gone. It must never keep the pod Terminating.
+			if err := sockdir.RemoveHostDir(p); err != nil {
+				c.log.Warn("socket directory in the pod volume not removed; kubelet removes it with the volume", "err", err)
+			}
+			if f := c.conf.RuntimeConfig.CNIDeviceInfoFile; f != "" {
+				if err := removeDeviceInfo(c.conf.Node.DeviceInfoDir, f, p.ComputeSocket); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+	} else {
+		c.log.Info("no K8S_POD_UID and no port found: no socket directory to clean")
+	}
+	err = errors.Join(errs...)
+	if err != nil {
+		c.log.Error("DEL incomplete", "err", err, "took", time.Since(start))
+	} else {
+		c.log.Info("DEL done", "took", time.Since(start))
+	}
+	return err
+}
+
+// deletePorts removes the ports of this container and ifname, found by
+// external_ids and by the derived name, and returns the pod UID recorded on
+// them (for a DEL without K8S_POD_UID) and whether a port of that name was
+// kept because another sandbox of the same pod owns it.
+func (c *call) deletePorts(cl *ovsdb.Client, uid string) (podUID string, newer bool, err error) {
+	name := ""
+	if uid != "" {
+		if p, perr := c.paths(uid); perr == nil {
+			name = config.PortName(p.ID)
+		}
+	}
+	found, err := cl.PortsForDelete(c.ctx, map[string]string{
+		ovsdb.KeyOwner: ovsdb.Owner, ovsdb.KeyContainerID: c.args.ContainerID, ovsdb.KeyIfName: c.args.IfName,
+	}, name)
+	if err != nil {
+		return "", false, err
+	}
+	var del []string
+	seen := map[string]bool{}
+	for _, pt := range found {
+		if seen[pt.UUID] {
+			continue
+		}
+		seen[pt.UUID] = true
+		ids := pt.ExternalIDs
+		if ids[ovsdb.KeyOwner] != ovsdb.Owner || ids[ovsdb.KeyContainerID] != c.args.ContainerID || ids[ovsdb.KeyIfName] != c.args.IfName {
+			// Same name, another owner or a newer sandbox of the pod: not ours to delete.
+			c.log.Info("port of that name belongs to someone else; kept", "port", pt.Name, "owner", ids[ovsdb.KeyOwner], "container", ids[ovsdb.KeyContainerID])
+			if ids[ovsdb.KeyOwner] == ovsdb.Owner && uid != "" && ids[ovsdb.KeyPodUID] == uid && ids[ovsdb.KeyIfName] == c.args.IfName {
+				newer = true
+			}
+			continue
+		}
+		del = append(del, pt.UUID)
+		podUID = ids[ovsdb.KeyPodUID]
+		c.log.Info("deleting port", "port", pt.Name, "uuid", pt.UUID)
+	}
+	return podUID, newer, cl.DeletePorts(c.ctx, del...)
+}
