@@ -15,8 +15,9 @@ import (
 
 // GC is the CNI GC command. It removes every port of this network owned by
 // the plugin whose (container id, ifname) is not in cni.dev/valid-attachments,
-// with its socket directory and short link, and short links whose target is
-// gone (the pod's volume was deleted without a DEL).
+// with its socket directory and short link, short links whose target is
+// gone (the pod's volume was deleted without a DEL), and temporary short link
+// names a killed run left.
 func GC(args *skel.CmdArgs) error {
 	c, done, err := setup(args)
 	defer done()
@@ -57,6 +58,13 @@ func GC(args *skel.CmdArgs) error {
 		errs = append(errs, sockdir.RemoveLink(sp), sockdir.RemoveHostDir(sp))
 	}
 	errs = append(errs, c.gcDanglingLinks())
+	// Temporary short link names are never live state: whichever attachment
+	// a killed ADD left one for, it is garbage (a concurrent ADD retries).
+	removed, err := sockdir.RemoveAllTemps(c.conf.Layout.ShortDir)
+	for _, name := range removed {
+		c.log.Info("GC: temporary short link", "link", name)
+	}
+	errs = append(errs, err)
 	if c.conf.HasIPAM() {
 		errs = append(errs, ipamGC(c))
 	}
