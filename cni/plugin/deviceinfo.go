@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // deviceInfo is the Network Plumbing WG device-info document (version 1.1.0)
@@ -41,6 +42,9 @@ func writeDeviceInfo(file, computeSocket string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("device-info directory %s: %w", dir, err)
 	}
+	if err := removeDeviceInfoTemps(file); err != nil {
+		return err
+	}
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(file)+".*")
 	if err != nil {
 		return fmt.Errorf("write device-info %s: %w", file, err)
@@ -60,6 +64,9 @@ func writeDeviceInfo(file, computeSocket string) error {
 
 // removeDeviceInfo removes the file only when it is the document we wrote.
 func removeDeviceInfo(file, computeSocket string) error {
+	if err := removeDeviceInfoTemps(file); err != nil {
+		return err
+	}
 	b, err := os.ReadFile(file)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -75,4 +82,28 @@ func removeDeviceInfo(file, computeSocket string) error {
 		return fmt.Errorf("remove device-info %s: %w", file, err)
 	}
 	return nil
+}
+
+// removeDeviceInfoTemps removes the temporary files a run killed inside
+// writeDeviceInfo left: ".<name>.<digits>" (os.CreateTemp), regular files.
+func removeDeviceInfoTemps(file string) error {
+	dir, prefix := filepath.Dir(file), "."+filepath.Base(file)+"."
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("device-info directory %s: %w", dir, err)
+	}
+	var errs []error
+	for _, e := range ents {
+		rnd, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok || rnd == "" || strings.Trim(rnd, "0123456789") != "" || !e.Type().IsRegular() {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("remove temporary device-info %s: %w", e.Name(), err))
+		}
+	}
+	return errors.Join(errs...)
 }
