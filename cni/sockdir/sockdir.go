@@ -146,6 +146,9 @@ func link(p socketpath.Paths) (bool, error) {
 		if err := os.Symlink(p.HostDir, tmp); err != nil {
 			return false, fmt.Errorf("create short link %s: %w", tmp, err)
 		}
+		if beforeRename != nil {
+			beforeRename(tmp)
+		}
 		err := os.Rename(tmp, p.ShortLink)
 		if err == nil {
 			return true, nil
@@ -153,7 +156,7 @@ func link(p socketpath.Paths) (bool, error) {
 		_ = os.Remove(tmp)
 		// ENOENT: a concurrent ADD, DEL or GC removed our temporary name
 		// as a leftover (temp.go); make a new one.
-		if !errors.Is(err, os.ErrNotExist) || attempt == 10 {
+		if !errors.Is(err, os.ErrNotExist) || attempt == linkAttempts {
 			return false, fmt.Errorf("install short link %s: %w", p.ShortLink, err)
 		}
 	}

@@ -20,6 +20,13 @@ import (
 // tempRandLen is the length of the random hex suffix of a temporary name.
 const tempRandLen = 12
 
+// linkAttempts bounds link's retries when its temporary name vanishes.
+const linkAttempts = 10
+
+// beforeRename, when set (tests), runs between creating a temporary link and
+// renaming it.
+var beforeRename func(tmp string)
+
 func tempPrefix(p socketpath.Paths) string {
 	return "." + filepath.Base(p.ShortLink) + "."
 }

@@ -1,13 +1,10 @@
 package sockdir
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/kubevirt-vhostuser/vhostuser/pkg/socketpath"
 )
@@ -89,39 +86,37 @@ func TestLeftoverTemps(t *testing.T) {
 	}
 }
 
-// A GC sweeping temporary names while ADDs install links must not make an
-// ADD fail: link retries when its temporary name vanishes.
-func TestLinkWhileSweeping(t *testing.T) {
-	p, perms := layout(t)
-	must(t, os.MkdirAll(p.VolumeDir, 0o777))
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(200 * time.Microsecond):
-				// Far more often than any GC, yet sparse enough that ten
-				// attempts in a row are not all hit.
-				_, _ = RemoveAllTemps(filepath.Dir(p.ShortLink))
+// A GC removing temporary names while an ADD installs its link must not make
+// the ADD fail: link makes a new temporary name when its own vanished, a
+// bounded number of times.
+func TestLinkWhenTempVanishes(t *testing.T) {
+	for _, tc := range []struct {
+		vanish int // how many temporary names a concurrent GC removes
+		ok     bool
+	}{{0, true}, {1, true}, {linkAttempts - 1, true}, {linkAttempts, false}} {
+		p, perms := layout(t)
+		must(t, os.MkdirAll(p.VolumeDir, 0o777))
+		n := 0
+		beforeRename = func(tmp string) {
+			if n < tc.vanish {
+				n++
+				if _, err := RemoveAllTemps(filepath.Dir(tmp)); err != nil {
+					t.Error(err)
+				}
 			}
 		}
-	}()
-	var errs []error
-	for i := 0; i < 2000; i++ {
-		if _, err := Create(p, perms); err != nil {
-			errs = append(errs, err)
+		_, err := Create(p, perms)
+		beforeRename = nil
+		if (err == nil) != tc.ok {
+			t.Fatalf("%d vanished temporary names: Create error %v, want ok=%v", tc.vanish, err, tc.ok)
 		}
-		if err := RemoveLink(p); err != nil {
-			errs = append(errs, err)
+		if tc.ok {
+			if target, err := os.Readlink(p.ShortLink); err != nil || target != p.HostDir {
+				t.Fatalf("link -> %q (%v)", target, err)
+			}
 		}
-	}
-	close(stop)
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		t.Fatal(err)
+		if ents, _ := os.ReadDir(filepath.Dir(p.ShortLink)); !tc.ok && len(ents) != 0 {
+			t.Fatalf("failed Create left %v", ents)
+		}
 	}
 }
