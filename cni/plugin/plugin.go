@@ -17,7 +17,8 @@
 // DEL removes the ports carrying this container id and ifname (found by
 // external_ids and by name), the short link and the socket directory, the
 // device-info file, and releases IPAM. It succeeds when everything is already
-// gone, and fails only while something of ours may remain (OVSDB down).
+// gone, and fails only while something of ours may remain (OVSDB down: then
+// it also keeps the directory and link, which a newer sandbox may use).
 // Bridges are never deleted, except that a failed ADD removes a bridge it
 // created itself while it is still empty.
 //
@@ -259,6 +260,11 @@ func Del(args *skel.CmdArgs) error {
 	cl, err := c.connect()
 	if err != nil {
 		errs = append(errs, fmt.Errorf("OVSDB unreachable, the port of container %s ifname %s may remain: %w", args.ContainerID, args.IfName, err))
+		// Without OVSDB we cannot tell whether a newer sandbox of the pod
+		// owns the socket directory and short link (same pod UID and
+		// ifname): keep them. This DEL fails anyway and is retried.
+		c.log.Info("OVSDB unreachable: socket directory and link kept until a DEL that can see the ports")
+		uid = ""
 	} else {
 		defer cl.Close()
 		portUID, newer, err := c.deletePorts(cl, uid)
@@ -292,7 +298,7 @@ func Del(args *skel.CmdArgs) error {
 				}
 			}
 		}
-	} else {
+	} else if len(errs) == 0 {
 		c.log.Info("no K8S_POD_UID and no port found: no socket directory to clean")
 	}
 	err = errors.Join(errs...)
