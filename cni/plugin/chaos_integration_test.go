@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -45,8 +47,8 @@ import (
 //     or as soon as it creates a temporary short link name.
 //
 // Replay: VHU_CHAOS_SEED=<seed> (logged at the start) and VHU_CHAOS_OPS=<n>
-// (default 1000, about 35 s on a 2-core machine; `make soak` runs 2000). The
-// summary line is logged (go test -v).
+// (default 1000, about 35 s on a 2-core machine; `make soak` runs 2000);
+// VHU_CHAOS_TRACE=1 logs every operation. The summary line is logged (go test -v).
 func TestChaos(t *testing.T) {
 	seed := time.Now().UnixNano()
 	if s := os.Getenv("VHU_CHAOS_SEED"); s != "" {
@@ -69,6 +71,7 @@ func TestChaos(t *testing.T) {
 	f := newFixture(t)
 	f.network = "chaos-net"
 	ch := &chaos{t: t, f: f, rng: rand.New(rand.NewSource(seed)), exec: &killExec{tempDir: f.short}, state: map[att]attState{}}
+	ch.trace = os.Getenv("VHU_CHAOS_TRACE") == "1"
 	ch.cni = libcni.NewCNIConfigWithCacheDir([]string{pluginDir}, filepath.Join(f.root, "cache"), ch.exec)
 	// Other tests share this OVS: whatever happens, leave both daemons running.
 	t.Cleanup(func() { ch.ensureUp() })
@@ -78,11 +81,8 @@ func TestChaos(t *testing.T) {
 	for i := 0; i < 4; i++ {
 		uid := fmt.Sprintf("%08x-0000-4000-8000-%012x", ch.rng.Uint32(), ch.rng.Int63()&0xffffffffffff)
 		f.newPod(uid)
-		for _, ifName := range []string{socketpath.PodInterfaceName(fmt.Sprintf("net-%d", i)), "net1"} {
-			a := att{fmt.Sprintf("chaos%d", i), ifName, uid}
-			ch.atts = append(ch.atts, a)
-			ch.state[a] = absent
-		}
+		ch.pods = append(ch.pods, &chaosPod{uid: uid, ifNames: []string{socketpath.PodInterfaceName(fmt.Sprintf("net-%d", i)), "net1"}})
+		ch.newSandbox(i)
 	}
 
 	start := time.Now()
@@ -109,12 +109,48 @@ func TestChaos(t *testing.T) {
 	}
 }
 
+// chaosPod is one pod: its UID and interfaces stay, its sandbox (container
+// ID) changes when kubelet re-creates it.
+type chaosPod struct {
+	uid     string
+	ifNames []string
+	gen     int
+	current []att // the attachments of the current sandbox
+}
+
+// newSandbox gives pod i a new sandbox, as kubelet does after a sandbox
+// died, without DEL of the old one first: the old sandbox's DEL comes later,
+// if at all, and must leave the new sandbox's port, link and directory.
+func (ch *chaos) newSandbox(i int) {
+	p := ch.pods[i]
+	p.gen++
+	p.current = nil
+	for _, ifName := range p.ifNames {
+		a := att{fmt.Sprintf("chaos%d-%d", i, p.gen), ifName, p.uid}
+		ch.atts = append(ch.atts, a)
+		ch.state[a] = absent
+		p.current = append(p.current, a)
+	}
+}
+
+// others are the other sandboxes' attachments of a's pod and interface that
+// may have something (they share the port name, link and directory).
+func (ch *chaos) others(a att) []att {
+	var out []att
+	for _, o := range ch.atts {
+		if o != a && o.uid == a.uid && o.ifName == a.ifName && ch.state[o] != absent {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
 // attState is what the test knows about one attachment.
 type attState int
 
 const (
 	absent   attState = iota // nothing of it exists (after a successful DEL)
-	attached                 // the last call on it was a successful ADD
+	attached                 // the last call on it was a successful ADD, and its port is not replaced
 	noPort                   // a successful GC found it not valid: no port, no link
 	unknown                  // a call on it failed or was killed: anything in between
 )
@@ -125,8 +161,10 @@ type chaos struct {
 	rng   *rand.Rand
 	exec  *killExec
 	cni   *libcni.CNIConfig
-	atts  []att
+	atts  []att // every sandbox's attachments, old sandboxes too
 	state map[att]attState
+	pods  []*chaosPod
+	trace bool // VHU_CHAOS_TRACE=1: log every operation
 
 	// Daemon state between operations. down* counts the operations left
 	// before the daemon is started again.
@@ -202,7 +240,13 @@ func (ch *chaos) step(i int) {
 	}
 
 	op := ch.pickOp()
-	a := ch.atts[ch.rng.Intn(len(ch.atts))]
+	// ADD and CHECK come for a pod's current sandbox; DEL also for old ones
+	// (a late DEL), GC for whatever the runtime lists.
+	pi := ch.rng.Intn(len(ch.pods))
+	a := ch.pods[pi].current[ch.rng.Intn(len(ch.pods[pi].current))]
+	if op == "DEL" {
+		a = ch.atts[ch.rng.Intn(len(ch.atts))]
+	}
 	began := time.Now()
 	var err error
 	var valid map[att]bool
@@ -216,6 +260,8 @@ func (ch *chaos) step(i int) {
 		err = ch.cni.CheckNetworkList(context.Background(), list, ch.f.rt(a))
 	case "STATUS":
 		err = ch.cni.GetStatusNetworkList(context.Background(), list)
+	case "SANDBOX":
+		ch.newSandbox(pi)
 	case "GC":
 		valid = ch.pickValid()
 		var va []types.GCAttachment
@@ -259,6 +305,9 @@ func (ch *chaos) step(i int) {
 	//   - CHECK fails, as it must, when the attachment is not known attached.
 	// And one success is wrong: CHECK of an attachment known to have no port.
 	hit := killed || during != nil
+	if ch.trace {
+		ch.t.Logf("op %d %s %s/%s state %d: err=%v killed=%v during=%v db=%v vs=%v", i, op, a.containerID, a.ifName, ch.state[a], err, killed, during != nil, dbUp, vsUp)
+	}
 	label := fmt.Sprintf("op %d %s %s/%s (db up %v, vswitchd up %v, killed %v, fault during %v)", i, op, a.containerID, a.ifName, dbUp, vsUp, killed, during != nil)
 	spurious := func(why string) {
 		ch.stats.spurious++
@@ -268,9 +317,20 @@ func (ch *chaos) step(i int) {
 	case "ADD":
 		switch {
 		case err == nil:
+			for _, o := range ch.others(a) {
+				if ch.state[o] == attached {
+					ch.state[o] = unknown // its port was replaced by ours
+				}
+			}
 			ch.state[a] = attached
 			ch.verifyAttached(label, a)
 		default:
+			// It may have replaced another sandbox's port before it failed.
+			for _, o := range ch.others(a) {
+				if ch.state[o] == attached {
+					ch.state[o] = unknown
+				}
+			}
 			ch.state[a] = unknown
 			if !hit && dbUp && vsUp {
 				spurious("ADD failed with OVS up")
@@ -280,7 +340,18 @@ func (ch *chaos) step(i int) {
 		switch {
 		case err == nil:
 			ch.state[a] = absent
-			ch.verifyGone(label, a, true, true)
+			if others := ch.others(a); len(others) == 0 {
+				ch.verifyGone(label, a, true, true, true)
+			} else {
+				// Another sandbox of the pod may use the link and directory:
+				// only our port must be gone, and an attached one intact.
+				ch.verifyGone(label, a, false, false, false)
+				for _, o := range others {
+					if ch.state[o] == attached {
+						ch.verifyAttached(label+" (other sandbox)", o)
+					}
+				}
+			}
 		default:
 			ch.state[a] = unknown
 			if !hit && dbUp {
@@ -306,7 +377,7 @@ func (ch *chaos) step(i int) {
 					// GC finds what it removes through the port. A killed
 					// ADD may have left a link and directory without one:
 					// DEL removes them, and GC once the pod volume is gone.
-					ch.verifyGone(label, x, ch.state[x] == attached, false)
+					ch.verifyGone(label, x, ch.state[x] == attached, false, len(ch.others(x)) == 0)
 					ch.state[x] = noPort
 				}
 			}
@@ -355,6 +426,15 @@ func (ch *chaos) final() {
 	}
 }
 
+func (ch *chaos) isCurrent(a att) bool {
+	for _, p := range ch.pods {
+		if slices.Contains(p.current, a) {
+			return true
+		}
+	}
+	return false
+}
+
 func (ch *chaos) isOurName(name string) bool {
 	for _, a := range ch.atts {
 		if name == config.PortName(ch.f.paths(a).ID) {
@@ -381,16 +461,24 @@ func (ch *chaos) verifyAttached(label string, a att) {
 	}
 }
 
-// verifyGone checks that an attachment has no port and no temporary link
-// name left; with link, no short link; with dir, no socket directory.
-func (ch *chaos) verifyGone(label string, a att, link, dir bool) {
+// verifyGone checks that an attachment has no port left; with link, no
+// short link; with dir, no socket directory; with alone (no other sandbox
+// shares its names), no port of its name at all and no temporary link name.
+func (ch *chaos) verifyGone(label string, a att, link, dir, alone bool) {
 	p := ch.f.paths(a)
 	name := config.PortName(p.ID)
 	if ch.dbDown == 0 { // else killed during the call, after it succeeded
-		out, err := ovs.Vsctl(context.Background(), "--bare", "--columns=name", "find", "Port", "name="+name)
+		cond := []string{"name=" + name}
+		if !alone {
+			cond = append(cond, "external_ids:vhostuser.kubevirt.io/container-id="+a.containerID)
+		}
+		out, err := ovs.Vsctl(context.Background(), append([]string{"--bare", "--columns=name", "find", "Port"}, cond...)...)
 		if err != nil || strings.TrimSpace(out) != "" {
 			ch.leak(label, "port %s of %s/%s remains (%v)", name, a.containerID, a.ifName, err)
 		}
+	}
+	if !alone {
+		return
 	}
 	var paths []string
 	if link {
@@ -463,8 +551,10 @@ func (ch *chaos) pickOp() string {
 		return "DEL"
 	case r < 0.78:
 		return "CHECK"
-	case r < 0.90:
+	case r < 0.88:
 		return "STATUS"
+	case r < 0.91:
+		return "SANDBOX"
 	default:
 		return "GC"
 	}
@@ -477,8 +567,11 @@ func (ch *chaos) pickValid() map[att]bool {
 	valid := map[att]bool{}
 	for _, a := range ch.atts {
 		p := 0.3
-		if ch.state[a] == attached {
+		switch {
+		case ch.state[a] == attached:
 			p = 0.8
+		case !ch.isCurrent(a):
+			p = 0.1 // an old sandbox: the runtime has mostly forgotten it
 		}
 		if ch.rng.Float64() < p {
 			valid[a] = true
@@ -523,19 +616,33 @@ func (ch *chaos) waitDead(daemon string, pid int) {
 	}
 }
 
-func (ch *chaos) startVswitchd() {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := ovs.StartVswitchd(ctx); err != nil {
-		ch.t.Fatalf("restart ovs-vswitchd: %v", err)
-	}
-}
+func (ch *chaos) startVswitchd() { ch.start("ovs-vswitchd", ovs.StartVswitchd) }
 
-func (ch *chaos) startDB() {
+func (ch *chaos) startDB() { ch.start("ovsdb-server", ovs.StartDB) }
+
+var alreadyRunning = regexp.MustCompile(`already running as pid (\d+)`)
+
+// start starts a daemon. Seen once in many runs: the new daemon found the
+// pid file still locked by a process that was no longer the pid in it; that
+// process is killed (and logged) and the start retried.
+func (ch *chaos) start(daemon string, start func(context.Context) error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := ovs.StartDB(ctx); err != nil {
-		ch.t.Fatalf("restart ovsdb-server: %v", err)
+	err := start(ctx)
+	if m := alreadyRunning.FindStringSubmatch(fmt.Sprint(err)); m != nil {
+		pid, _ := strconv.Atoi(m[1])
+		st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		ch.t.Logf("restart %s: pid file locked by pid %d (%.200q); killing it and retrying", daemon, pid, st)
+		if pid > 1 {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			for i := 0; i < 200 && syscall.Kill(pid, 0) == nil; i++ {
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+		err = start(ctx)
+	}
+	if err != nil {
+		ch.t.Fatalf("restart %s: %v", daemon, err)
 	}
 }
 
