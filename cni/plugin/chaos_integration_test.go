@@ -46,6 +46,9 @@ import (
 //   - the plugin process SIGKILLed after a random delay within a typical run,
 //     or as soon as it creates a temporary short link name.
 //
+// Pods also get new sandboxes (kubelet re-creating one without DEL first), so
+// DELs of old sandboxes come late, possibly while the newer one is attached.
+//
 // Replay: VHU_CHAOS_SEED=<seed> (logged at the start) and VHU_CHAOS_OPS=<n>
 // (default 1000, about 35 s on a 2-core machine; `make soak` runs 2000);
 // VHU_CHAOS_TRACE=1 logs every operation. The summary line is logged (go test -v).
@@ -151,7 +154,7 @@ type attState int
 const (
 	absent   attState = iota // nothing of it exists (after a successful DEL)
 	attached                 // the last call on it was a successful ADD, and its port is not replaced
-	noPort                   // a successful GC found it not valid: no port, no link
+	noPort                   // a successful GC found it not valid: no port of its own (a killed ADD's link and directory may stay)
 	unknown                  // a call on it failed or was killed: anything in between
 )
 
