@@ -50,7 +50,7 @@ import (
 // DELs of old sandboxes come late, possibly while the newer one is attached.
 //
 // Replay: VHU_CHAOS_SEED=<seed> (logged at the start) and VHU_CHAOS_OPS=<n>
-// (default 1000, about 35 s on a 2-core machine; `make soak` runs 2000);
+// (default 1000, about 45 s on a 2-core machine; `make soak` runs 2000);
 // VHU_CHAOS_TRACE=1 logs every operation. The summary line is logged (go test -v).
 func TestChaos(t *testing.T) {
 	seed := time.Now().UnixNano()
