@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/kubevirt-vhostuser/vhostuser/pkg/version.Version=$(VERSION)
 export CGO_ENABLED ?= 0
 
-.PHONY: help build deps test lint unit integration fuzz functest bench bench-cni bench-sidecar demo images generate manifests clean
+.PHONY: help build deps test lint unit integration soak fuzz functest bench bench-cni bench-sidecar demo images generate manifests clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -31,6 +31,10 @@ unit: ## unit tests (no root, no OVS)
 
 integration: build ## integration tests against a real OVS-DPDK and libvirt schema (root)
 	VHOSTUSER_BIN=$(BIN) $(GO) test -count=1 -tags integration -timeout 20m ./...
+
+soak: build ## CNI chaos test with 2000 operations (VHU_CHAOS_OPS, VHU_CHAOS_SEED to replay); figures printed (root)
+	VHOSTUSER_BIN=$(BIN) VHU_CHAOS_OPS=$${VHU_CHAOS_OPS:-2000} $(GO) test -count=1 -v -tags integration -timeout 60m \
+	  -run '^TestChaos$$' ./cni/plugin
 
 fuzz: ## every Go fuzz target for FUZZTIME each
 	bash hack/fuzz.sh $(FUZZTIME)

@@ -72,6 +72,9 @@ func writeDeviceInfo(root, file, computeSocket string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("device-info directory %s: %w", dir, err)
 	}
+	if err := removeDeviceInfoTemps(file); err != nil {
+		return err
+	}
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(file)+".*")
 	if err != nil {
 		return fmt.Errorf("write device-info %s: %w", file, err)
@@ -94,6 +97,9 @@ func removeDeviceInfo(root, file, computeSocket string) error {
 	if err := belowNoSymlink(root, file); err != nil {
 		return err
 	}
+	if err := removeDeviceInfoTemps(file); err != nil {
+		return err
+	}
 	b, err := os.ReadFile(file)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -109,4 +115,28 @@ func removeDeviceInfo(root, file, computeSocket string) error {
 		return fmt.Errorf("remove device-info %s: %w", file, err)
 	}
 	return nil
+}
+
+// removeDeviceInfoTemps removes the temporary files a run killed inside
+// writeDeviceInfo left: ".<name>.<digits>" (os.CreateTemp), regular files.
+func removeDeviceInfoTemps(file string) error {
+	dir, prefix := filepath.Dir(file), "."+filepath.Base(file)+"."
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("device-info directory %s: %w", dir, err)
+	}
+	var errs []error
+	for _, e := range ents {
+		rnd, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok || rnd == "" || strings.Trim(rnd, "0123456789") != "" || !e.Type().IsRegular() {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("remove temporary device-info %s: %w", e.Name(), err))
+		}
+	}
+	return errors.Join(errs...)
 }

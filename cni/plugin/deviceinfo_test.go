@@ -98,3 +98,44 @@ func TestSameInts(t *testing.T) {
 		}
 	}
 }
+
+// A run killed between creating the temporary device-info file and renaming
+// it leaves ".<name>.<digits>": the next ADD (write) and DEL (remove) of the
+// attachment remove it, and nothing else.
+func TestDeviceInfoLeftoverTemps(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "net1.json")
+	const path = "/var/run/kubevirt-hooks/vhostuser/net1/vhost.sock"
+	leftover := filepath.Join(dir, ".net1.json.123456789")
+	keep := []string{
+		filepath.Join(dir, ".net1.json.12x"),         // not CreateTemp's form
+		filepath.Join(dir, ".net2.json.123456789"),   // another attachment's
+		filepath.Join(dir, ".net1.json.987654321.d"), // not ours
+	}
+	for _, f := range append(keep, leftover) {
+		if err := os.WriteFile(f, []byte("{"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exists := func(f string) bool { _, err := os.Lstat(f); return err == nil }
+	if err := writeDeviceInfo(dir, file, path); err != nil {
+		t.Fatal(err)
+	}
+	if exists(leftover) {
+		t.Fatal("ADD kept the leftover temporary file")
+	}
+	if err := os.WriteFile(leftover, []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := removeDeviceInfo(dir, file, path); err != nil {
+		t.Fatal(err)
+	}
+	if exists(leftover) || exists(file) {
+		t.Fatalf("after DEL: leftover %v, file %v", exists(leftover), exists(file))
+	}
+	for _, f := range keep {
+		if !exists(f) {
+			t.Errorf("%s was removed", f)
+		}
+	}
+}

@@ -22,7 +22,8 @@ import (
 // so the list alone never condemns a live pod. A sandbox re-created while the
 // pod lives is handled by its ADD, which replaces the port. An absent or
 // empty list removes no port. Short links whose target is gone (the pod's
-// volume was deleted without a DEL) are removed too.
+// volume was deleted without a DEL) are removed too, and so are temporary
+// short link names a killed run left.
 func GC(args *skel.CmdArgs) error {
 	c, done, err := setup(args, true)
 	defer done()
@@ -74,6 +75,13 @@ func GC(args *skel.CmdArgs) error {
 		}
 	}
 	errs = append(errs, c.gcDanglingLinks())
+	// Temporary short link names are never live state: whichever attachment
+	// a killed ADD left one for, it is garbage (a concurrent ADD retries).
+	removed, err := sockdir.RemoveAllTemps(c.conf.Layout.ShortDir)
+	for _, name := range removed {
+		c.log.Info("GC: temporary short link", "link", name)
+	}
+	errs = append(errs, err)
 	if c.conf.HasIPAM() {
 		errs = append(errs, ipamGC(c))
 	}

@@ -213,8 +213,9 @@ func TestDelWithOVSDown(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "OVSDB unreachable") {
 		t.Fatalf("DEL with OVSDB down: %v, want an error about OVSDB (the port remains)", err)
 	}
-	// Without OVSDB nobody can tell whether a newer sandbox uses the
-	// directory and link: they stay until a DEL that can.
+	// The directory and link stay: without OVSDB the plugin cannot tell
+	// whether a newer sandbox of the pod uses them (the chaos test found a
+	// late DEL removing them under a live sandbox). The retried DEL cleans.
 	for _, path := range []string{p.ShortLink, p.HostDir} {
 		if _, err := os.Lstat(path); err != nil {
 			t.Fatalf("%s removed while OVSDB was down: %v", path, err)

@@ -238,6 +238,10 @@ func link(p socketpath.Paths) (bool, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return false, fmt.Errorf("short socket directory %s: %w", dir, err)
 	}
+	// Temporary names of this attachment a killed run left (temp.go).
+	if err := RemoveTemps(p); err != nil {
+		return false, err
+	}
 	fi, err := os.Lstat(p.ShortLink)
 	switch {
 	case err == nil && fi.Mode()&os.ModeSymlink != 0:
@@ -249,17 +253,27 @@ func link(p socketpath.Paths) (bool, error) {
 	case !errors.Is(err, os.ErrNotExist):
 		return false, fmt.Errorf("short link %s: %w", p.ShortLink, err)
 	}
-	var rnd [6]byte
-	_, _ = rand.Read(rnd[:])
-	tmp := filepath.Join(dir, "."+filepath.Base(p.ShortLink)+"."+hex.EncodeToString(rnd[:]))
-	if err := os.Symlink(p.HostDir, tmp); err != nil {
-		return false, fmt.Errorf("create short link %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, p.ShortLink); err != nil {
+	for attempt := 1; ; attempt++ {
+		var rnd [tempRandLen / 2]byte
+		_, _ = rand.Read(rnd[:])
+		tmp := filepath.Join(dir, tempPrefix(p)+hex.EncodeToString(rnd[:]))
+		if err := os.Symlink(p.HostDir, tmp); err != nil {
+			return false, fmt.Errorf("create short link %s: %w", tmp, err)
+		}
+		if beforeRename != nil {
+			beforeRename(tmp)
+		}
+		err := os.Rename(tmp, p.ShortLink)
+		if err == nil {
+			return true, nil
+		}
 		_ = os.Remove(tmp)
-		return false, fmt.Errorf("install short link %s: %w", p.ShortLink, err)
+		// ENOENT: a concurrent ADD, DEL or GC removed our temporary name
+		// as a leftover (temp.go); make a new one.
+		if !errors.Is(err, os.ErrNotExist) || attempt == linkAttempts {
+			return false, fmt.Errorf("install short link %s: %w", p.ShortLink, err)
+		}
 	}
-	return true, nil
 }
 
 // Undo removes what Create reported as created (ADD rollback).
@@ -280,9 +294,15 @@ func Undo(p socketpath.Paths, c Created) error {
 	return errors.Join(errs...)
 }
 
-// RemoveLink removes ShortLink when it is a symlink to HostDir. A missing
-// link is fine; anything else of that name is left alone and reported.
+// RemoveLink removes ShortLink when it is a symlink to HostDir, and the
+// attachment's temporary link names. A missing link is fine; anything else of
+// that name is left alone and reported.
 func RemoveLink(p socketpath.Paths) error {
+	// Temporary names of this attachment a killed ADD left (temp.go).
+	return errors.Join(RemoveTemps(p), removeLink(p))
+}
+
+func removeLink(p socketpath.Paths) error {
 	fi, err := os.Lstat(p.ShortLink)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil

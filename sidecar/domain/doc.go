@@ -5,7 +5,7 @@
 // Rewrite adds, for every VMI interface whose binding.name is the binding name:
 //
 //	<interface type='vhostuser'>
-//	  <source type='unix' path='<socketpath.ComputeSocketForNetwork(name)>' mode='server'/>
+//	  <source type='unix' path='<socketpath.ComputeSocket(pod interface name)>' mode='server'/>
 //	  <model type='virtio'/>            (virtio-transitional with useVirtioTransitional)
 //	  <driver queues='N' rx_queue_size='1024' tx_queue_size='1024'/>
 //	  <mac/>, <mtu/>, <boot/>, <acpi/>, <address type='pci'/> from the VMI and network-info
@@ -13,8 +13,12 @@
 //	  <alias name='ua-<name>'/>
 //	</interface>
 //
-// The socket path depends on the VMI network name only, so the XML is identical
-// in the source and target pods of a live migration.
+// The socket path depends on the pod interface name only: the one KubeVirt
+// reports in the VMI status (status.interfaces[].podInterfaceName), else the
+// hashed name of the VMI network, or the ordinal one when another reported
+// name shows the pod uses ordinal names (socketpath.PodInterfaceNames).
+// KubeVirt gives a migration target the source pod's names, so the XML is
+// identical in the source and target pods of a live migration.
 //
 // The rewrite is idempotent: an interface already carrying the alias ua-<name> is
 // replaced, not duplicated. This matters because virt-launcher parses the domain

@@ -114,6 +114,11 @@ func Rewrite(domainXML, vmiJSON []byte, opts Options) ([]byte, error) {
 		return domainXML, nil
 	}
 
+	podIfaces, err := podInterfaceNames(vmi)
+	if err != nil {
+		return nil, invalid(err, "VMI %s", vmiName)
+	}
+
 	if dom.Devices == nil {
 		dom.Devices = &libvirtxml.DomainDeviceList{}
 	}
@@ -143,7 +148,7 @@ func Rewrite(domainXML, vmiJSON []byte, opts Options) ([]byte, error) {
 		if idx >= 0 {
 			existing = &dom.Devices.Interfaces[idx]
 		}
-		di, err := buildInterface(vmiName, iface, model, queues, opts.MTU[iface.Name], existing)
+		di, err := buildInterface(vmiName, iface, podIfaces[iface.Name], model, queues, opts.MTU[iface.Name], existing)
 		if err != nil {
 			return nil, err
 		}
@@ -229,8 +234,26 @@ func selectInterfaces(vmi *kvv1.VirtualMachineInstance, binding string) ([]kvv1.
 	return out, nil
 }
 
-func buildInterface(vmiName string, iface kvv1.Interface, model string, queues, mtu uint, existing *libvirtxml.DomainInterface) (libvirtxml.DomainInterface, error) {
-	path, err := socketpath.ComputeSocketForNetwork(iface.Name)
+// podInterfaceNames is the pod interface name of each secondary Multus
+// network: the socket path follows it (socketpath.PodInterfaceNames).
+func podInterfaceNames(vmi *kvv1.VirtualMachineInstance) (map[string]string, error) {
+	reported := map[string]string{}
+	for _, st := range vmi.Status.Interfaces {
+		if st.Name != "" && st.PodInterfaceName != "" {
+			reported[st.Name] = st.PodInterfaceName
+		}
+	}
+	var nets []socketpath.SecondaryNetwork
+	for _, nw := range vmi.Spec.Networks {
+		if nw.Multus != nil && !nw.Multus.Default {
+			nets = append(nets, socketpath.SecondaryNetwork{Name: nw.Name, Reported: reported[nw.Name]})
+		}
+	}
+	return socketpath.PodInterfaceNames(nets)
+}
+
+func buildInterface(vmiName string, iface kvv1.Interface, podIface, model string, queues, mtu uint, existing *libvirtxml.DomainInterface) (libvirtxml.DomainInterface, error) {
+	path, err := socketpath.ComputeSocket(podIface)
 	if err != nil {
 		return libvirtxml.DomainInterface{}, invalid(err, "VMI %s: interface %q: socket path", vmiName, iface.Name)
 	}

@@ -62,6 +62,18 @@ func (b *vmiBuilder) bridge(name string) *vmiBuilder {
 
 func (b *vmiBuilder) with(f func(*kvv1.VirtualMachineInstance)) *vmiBuilder { f(&b.vmi); return b }
 
+// podIfaces sets status.interfaces[].podInterfaceName per network, as
+// KubeVirt's controller reports them.
+func podIfaces(names map[string]string) func(*kvv1.VirtualMachineInstance) {
+	return func(v *kvv1.VirtualMachineInstance) {
+		for _, n := range v.Spec.Networks {
+			if name, ok := names[n.Name]; ok {
+				v.Status.Interfaces = append(v.Status.Interfaces, kvv1.VirtualMachineInstanceNetworkInterface{Name: n.Name, PodInterfaceName: name})
+			}
+		}
+	}
+}
+
 func (b *vmiBuilder) json(t testing.TB) []byte {
 	t.Helper()
 	j, err := json.Marshal(&b.vmi)
@@ -275,6 +287,16 @@ func TestRewriteDetails(t *testing.T) {
 			want: []string{`<boot order="1"></boot>`}, reject: []string{"<rom enabled=\"no\"></rom>\n      <alias name=\"ua-a\">"}},
 		{name: "model virtio accepted", domain: "domain-base.xml", vmi: newVMI().vhost("a", func(i *kvv1.Interface) { i.Model = "virtio" }),
 			want: []string{`<model type="virtio"></model>`}},
+		// The pod interface name, and with it the socket path: as KubeVirt
+		// reports it in the VMI status, else inferred from the pod's scheme.
+		{name: "reported ordinal names", domain: "domain-base.xml", vmi: newVMI().vhost("a").bridge("b").vhost("c").with(podIfaces(map[string]string{"a": "net1", "c": "net3"})),
+			want: []string{`path="/var/run/kubevirt-hooks/vhostuser/net1/vhost.sock"`, `path="/var/run/kubevirt-hooks/vhostuser/net3/vhost.sock"`}, reject: []string{"/pod"}},
+		{name: "one ordinal report: ordinal pod", domain: "domain-base.xml", vmi: newVMI().vhost("a").bridge("b").vhost("c").with(podIfaces(map[string]string{"b": "net2"})),
+			want: []string{`path="/var/run/kubevirt-hooks/vhostuser/net1/vhost.sock"`, `path="/var/run/kubevirt-hooks/vhostuser/net3/vhost.sock"`}},
+		{name: "reported hashed name", domain: "domain-base.xml", vmi: newVMI().vhost("a").with(podIfaces(map[string]string{"a": socketpath.PodInterfaceName("a")})),
+			want: []string{`path="/var/run/kubevirt-hooks/vhostuser/` + socketpath.PodInterfaceName("a") + `/vhost.sock"`}},
+		{name: "nothing reported: hashed", domain: "domain-base.xml", vmi: newVMI().vhost("a").bridge("b"),
+			want: []string{`path="/var/run/kubevirt-hooks/vhostuser/` + socketpath.PodInterfaceName("a") + `/vhost.sock"`}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -327,6 +349,8 @@ func TestRewriteErrors(t *testing.T) {
 			vmi: newVMI().with(func(v *kvv1.VirtualMachineInstance) {
 				v.Spec.Domain.Devices.Interfaces[0] = kvv1.Interface{Name: "default", Binding: &kvv1.PluginBinding{Name: "vhostuser"}}
 			}).json(t)},
+		{name: "hostile podInterfaceName", domain: base, kind: Invalid, want: []string{"default/vmi-vhostuser", `network "a"`, "podInterfaceName"},
+			vmi: newVMI().vhost("a").with(podIfaces(map[string]string{"a": "../../x"})).json(t)},
 		{name: "no network", domain: base, kind: Invalid, want: []string{`"a"`, "spec.networks"},
 			vmi: newVMI().vhost("a").with(func(v *kvv1.VirtualMachineInstance) { v.Spec.Networks = v.Spec.Networks[:1] }).json(t)},
 		{name: "not multus", domain: base, kind: Invalid, want: []string{`"a"`, "not a Multus network"},
