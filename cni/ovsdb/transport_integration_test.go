@@ -27,6 +27,12 @@ func TestTransport(t *testing.T) {
 		t.Fatalf("start ovsdb-server: %v", err)
 	}
 	t.Cleanup(func() { ovs.Stop() })
+	// No ovs-vswitchd here: write what a running one reports, so AddPort's
+	// readiness waits pass and the transaction itself is what is tested.
+	if out, err := ovs.Vsctl(ctx, "--no-wait", "set", "Open_vSwitch", ".", "dpdk_initialized=true",
+		"iface_types=["+InterfaceType+"]"); err != nil {
+		t.Fatalf("report DPDK ready: %v: %s", err, out)
+	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	connect := func(t *testing.T) *Client {
 		t.Helper()

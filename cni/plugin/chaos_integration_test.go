@@ -47,7 +47,9 @@ import (
 //     or as soon as it creates a temporary short link name.
 //
 // Pods also get new sandboxes (kubelet re-creating one without DEL first), so
-// DELs of old sandboxes come late, possibly while the newer one is attached.
+// DELs of old sandboxes come late, possibly while the newer one is attached;
+// and pods go away without any DEL (kubelet removes the volume), replaced by
+// a new pod: only then may GC remove their ports.
 //
 // Replay: VHU_CHAOS_SEED=<seed> (logged at the start) and VHU_CHAOS_OPS=<n>
 // (default 1000, about 45 s on a 2-core machine; `make soak` runs 2000);
@@ -134,6 +136,39 @@ func (ch *chaos) newSandbox(i int) {
 		ch.state[a] = absent
 		p.current = append(p.current, a)
 	}
+}
+
+// podGone deletes pod i without any DEL, as when a node loses a runtime's
+// state: kubelet removes the pod's volumes, and a new pod (new UID, same
+// interfaces) takes its place. The old attachments stay known for late DELs
+// and for GC, which may now remove them.
+func (ch *chaos) podGone(i int) {
+	old := ch.pods[i]
+	p, err := ch.f.layout().For(socketpath.Attachment{PodUID: old.uid, IfName: "x"})
+	if err != nil {
+		ch.t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Dir(filepath.Dir(filepath.Dir(p.VolumeDir)))); err != nil {
+		ch.t.Fatalf("remove the volumes of pod %s: %v", old.uid, err)
+	}
+	// A gone pod's attachments are no longer whole (GC removes short links
+	// that point into a removed volume): only DEL or GC settles them.
+	for _, a := range ch.atts {
+		if a.uid == old.uid && ch.state[a] == attached {
+			ch.state[a] = unknown
+		}
+	}
+	uid := fmt.Sprintf("%08x-0000-4000-8000-%012x", ch.rng.Uint32(), ch.rng.Int63()&0xffffffffffff)
+	ch.f.newPod(uid)
+	// gen carries on, so container IDs stay unique across pods at index i.
+	ch.pods[i] = &chaosPod{uid: uid, ifNames: old.ifNames, gen: old.gen}
+	ch.newSandbox(i)
+}
+
+// volumeExists tells whether a's pod still has its volume on the node.
+func (ch *chaos) volumeExists(a att) bool {
+	_, err := os.Lstat(ch.f.paths(a).VolumeDir)
+	return err == nil
 }
 
 // others are the other sandboxes' attachments of a's pod and interface that
@@ -265,6 +300,8 @@ func (ch *chaos) step(i int) {
 		err = ch.cni.GetStatusNetworkList(context.Background(), list)
 	case "SANDBOX":
 		ch.newSandbox(pi)
+	case "PODGONE":
+		ch.podGone(pi)
 	case "GC":
 		valid = ch.pickValid()
 		var va []types.GCAttachment
@@ -376,13 +413,25 @@ func (ch *chaos) step(i int) {
 		switch {
 		case err == nil:
 			for _, x := range ch.atts {
-				if !valid[x] {
-					// GC finds what it removes through the port. A killed
-					// ADD may have left a link and directory without one:
-					// DEL removes them, and GC once the pod volume is gone.
-					ch.verifyGone(label, x, ch.state[x] == attached, false, len(ch.others(x)) == 0)
+				switch {
+				case valid[x]:
+				case ch.state[x] == attached:
+					// libcni itself DELs every attachment it has a cached
+					// result for and the list leaves out, before the
+					// plugin's GC runs: gone, link and all.
+					ch.verifyGone(label, x, true, false, len(ch.others(x)) == 0)
+					ch.state[x] = noPort
+				case !ch.volumeExists(x):
+					// The plugin's GC: the pod is gone, so its port and
+					// short link go (a killed ADD's link dangles now, and
+					// dangling links go too).
+					ch.verifyGone(label, x, true, false, len(ch.others(x)) == 0)
 					ch.state[x] = noPort
 				}
+				// Otherwise the list alone never condemns a live pod's
+				// port (network names are not unique across namespaces,
+				// some Multus versions send lists missing live sandboxes):
+				// the state stays what it was. TestGC asserts that rule.
 			}
 			ch.verifyNoTemps(label)
 		default:
@@ -558,6 +607,8 @@ func (ch *chaos) pickOp() string {
 		return "STATUS"
 	case r < 0.91:
 		return "SANDBOX"
+	case r < 0.92:
+		return "PODGONE"
 	default:
 		return "GC"
 	}
