@@ -26,7 +26,8 @@ import (
 //
 //   - the floor: OVS's own C client, `ovsdb-client transact`, sending the
 //     plugin's own ADD transaction (built by ovsdb.AddPortOps: insert
-//     Interface and Port, wait for the bridge, mutate Bridge.ports) and its
+//     Interface and Port, wait until OVS can run vhost-user ports on a
+//     netdev bridge, mutate Bridge.ports) and its
 //     DEL transaction (ovsdb.DeletePortsOps): one exec, one round trip each;
 //   - the seed plugin's `ovs-vsctl add-port` / `del-port`.
 //
@@ -305,10 +306,11 @@ func (x *execer) rusage(command string, a att) *syscall.Rusage {
 // The JSON is built before timing, from the plugin's own operation builders
 // and the same external_ids the plugin writes, so the two do the same work.
 type floor struct {
-	b     *testing.B
-	f     *fixture
-	addTx map[string]string // container id -> ADD transaction
-	index map[string]int    // container id -> position
+	b      *testing.B
+	f      *fixture
+	addTx  map[string]string // container id -> ADD transaction
+	addOps int               // operations in one ADD transaction
+	index  map[string]int    // container id -> position
 }
 
 func newFloor(b *testing.B, f *fixture, atts []att) *floor {
@@ -321,6 +323,7 @@ func newFloor(b *testing.B, f *fixture, atts []att) *floor {
 				ovsdb.KeyPodUID: a.uid, ovsdb.KeyContainerID: a.containerID, ovsdb.KeyIfName: a.ifName, ovsdb.KeyNetwork: f.network,
 			}})
 		fl.addTx[a.containerID] = transaction(b, ops)
+		fl.addOps = len(ops)
 		fl.index[a.containerID] = i
 	}
 	return fl
@@ -377,7 +380,7 @@ func (fl *floor) tryAdd(a att) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("ovsdb-client transact: %v: %s", err, stderr.String())
 	}
-	u, err := results(out, 4, 1)
+	u, err := results(out, fl.addOps, 1)
 	if err == nil && u == "" {
 		err = fmt.Errorf("ovsdb-client: no port UUID in %s", out)
 	}
@@ -418,7 +421,7 @@ func (fl *floor) addRusage(a att) (string, *syscall.Rusage) {
 	if err != nil {
 		fl.b.Fatalf("ovsdb-client transact: %v", err)
 	}
-	u, err := results(out, 4, 1)
+	u, err := results(out, fl.addOps, 1)
 	if err != nil {
 		fl.b.Fatal(err)
 	}
