@@ -22,8 +22,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -67,34 +67,74 @@ type Conn struct {
 }
 
 // Dial connects to endpoint, "unix:<path>" or "tcp:<host>:<port>", within
-// ctx. A unix socket whose listen backlog is full (a hundred plugins at
-// once, and ovsdb-server accepts one at a time) refuses with EAGAIN: Dial
-// retries that until ctx ends, as a blocking connect would wait.
+// ctx's deadline.
 func Dial(ctx context.Context, endpoint string) (*Conn, error) {
 	network, addr, ok := strings.Cut(endpoint, ":")
 	if !ok || addr == "" || (network != "unix" && network != "tcp") {
 		return nil, fmt.Errorf("endpoint %q: want unix:<path> or tcp:<host>:<port>", endpoint)
 	}
-	var d net.Dialer
-	delay := 500 * time.Microsecond
-	for {
-		c, err := d.DialContext(ctx, network, addr)
-		if err == nil {
-			return New(c), nil
-		}
-		if network != "unix" || !errors.Is(err, syscall.EAGAIN) {
+	if network == "unix" {
+		c, err := dialUnix(ctx, addr)
+		if err != nil {
 			return nil, err
 		}
-		// Jitter spreads the retries of many plugins refused together.
-		t := time.NewTimer(delay/2 + rand.N(delay))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, fmt.Errorf("%w (listen backlog full until %v)", err, ctx.Err())
-		case <-t.C:
-		}
-		delay = min(2*delay, 20*time.Millisecond)
+		return New(c), nil
 	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return New(c), nil
+}
+
+// dialUnixTimeout bounds a unix connect when ctx has no deadline.
+const dialUnixTimeout = 30 * time.Second
+
+// dialUnix connects with a blocking connect(2), as OVS's own clients do. A
+// unix socket whose listen backlog is full (a hundred plugins at once, and
+// ovsdb-server accepts one at a time) makes a non-blocking connect, Go's,
+// fail with EAGAIN at once; a blocking one is queued by the kernel and woken
+// as soon as the server accepts, which no retry loop's sleep can match.
+// SO_SNDTIMEO bounds the wait by ctx's deadline (then EAGAIN).
+func dialUnix(ctx context.Context, path string) (net.Conn, error) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(dialUnixTimeout)
+	}
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, &net.OpError{Op: "dial", Net: "unix", Err: os.NewSyscallError("socket", err)}
+	}
+	for {
+		left := time.Until(deadline)
+		if left <= 0 || ctx.Err() != nil {
+			syscall.Close(fd)
+			return nil, fmt.Errorf("dial unix %s: %w (listen backlog full)", path, errors.Join(syscall.EAGAIN, context.DeadlineExceeded))
+		}
+		tv := syscall.NsecToTimeval(left.Nanoseconds())
+		if err = syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_SNDTIMEO, &tv); err != nil {
+			break
+		}
+		// EINTR: a signal cut the wait before the connection was made;
+		// the socket is still unconnected, so connect again.
+		if err = syscall.Connect(fd, &syscall.SockaddrUnix{Name: path}); err != syscall.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		syscall.Close(fd)
+		return nil, &net.OpError{Op: "dial", Net: "unix", Addr: &net.UnixAddr{Name: path, Net: "unix"}, Err: os.NewSyscallError("connect", err)}
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	// FileConn duplicates the descriptor into Go's poller (non-blocking:
+	// SO_SNDTIMEO never applies to its writes).
+	c, err := net.FileConn(f)
+	if err != nil {
+		return nil, fmt.Errorf("dial unix %s: %w", path, err)
+	}
+	return c, nil
 }
 
 // New wraps an established stream.
