@@ -66,7 +66,7 @@ manifests: ## render every kustomize overlay
 CLUSTER_STATE := $(or $(VHOSTUSER_CLUSTER_STATE),/var/lib/vhostuser-cluster)
 CLUSTER_TESTS ?= ^TestLocalCluster
 
-cluster-up: ## a single-node Kubernetes on this machine, built here (root; functests/README.md)
+cluster-up: deps ## a single-node Kubernetes on this machine, built here (root; functests/README.md)
 	bash hack/cluster/up.sh
 
 cluster-down: ## stop and remove all that cluster-up started and created (safe to repeat)

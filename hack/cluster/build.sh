@@ -38,4 +38,16 @@ if [ ! -x "$etcd_dir/usr/bin/etcd" ]; then
 	rm -rf "$tmp"
 fi
 ln -sf "$etcd_dir/usr/bin/etcd" "$out/etcd"
+
+# Multus' thin plugin, from its own tools module.
+mkey="multus-$MULTUS_VERSION-$(cat "$here/multus/go.mod" "$here/multus/go.sum" | sha256sum | cut -c1-12)"
+mout="$CLUSTER_CACHE/$mkey"
+if [ ! -x "$mout/multus" ]; then
+	echo "building multus $MULTUS_VERSION into $mout" >&2
+	mkdir -p "$mout"
+	(cd "$here/multus" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$mout/multus.tmp" \
+		gopkg.in/k8snetworkplumbingwg/multus-cni.v4/cmd/multus)
+	mv "$mout/multus.tmp" "$mout/multus"
+fi
+ln -sf "$mout/multus" "$out/multus"
 echo "$out"

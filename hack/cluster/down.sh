@@ -77,6 +77,8 @@ for ctl in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods; do
 	done
 done
 
+bash "$here/ovs.sh" stop || failed=1
+
 stop kube-apiserver
 stop etcd
 

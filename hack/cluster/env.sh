@@ -2,6 +2,7 @@
 # distinct from what other users of this machine create.
 export PATH="/usr/local/go/bin:$PATH"
 K8S_VERSION=v1.34.2
+MULTUS_VERSION=v4.2.3
 # Build products, kept between runs on this machine.
 CLUSTER_CACHE="${VHOSTUSER_CLUSTER_CACHE:-/var/cache/vhostuser-cluster}"
 # Everything a running cluster owns, removed by cluster-down.
@@ -29,7 +30,8 @@ CONTAINERD_SOCK="$CLUSTER_STATE/containerd/containerd.sock"
 ADMIN_KUBECONFIG="$KUBECONFIGS/admin.conf"
 # Paths outside the state directory that the cluster writes; cluster-up
 # records which of them it created (created-paths) for cluster-down.
-OUTSIDE_PATHS=("$KUBELET_ROOT" /var/log/pods /var/log/containers /opt/cni/bin /run/containerd)
+OUTSIDE_PATHS=("$KUBELET_ROOT" /var/log/pods /var/log/containers /opt/cni /opt/cni/bin /run/containerd
+	/var/lib/cni /run/vhostuser /run/k8s.cni.cncf.io)
 # Kernel settings the kubelet, kube-proxy and the bridge plugin change;
 # cluster-up saves them, cluster-down restores them.
 SYSCTLS=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops
@@ -39,3 +41,12 @@ SYSCTLS=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops
 
 kubectl() { "$CLUSTER_STATE/bin/kubectl" --kubeconfig "$ADMIN_KUBECONFIG" "$@"; }
 log() { echo "cluster: $*" >&2; }
+
+# The node's OVS-DPDK (ovs.sh): its own directory, database socket and DPDK
+# file prefix; ovs-vswitchd in its own network namespace so the netdev
+# bridge's tap device cannot meet another OVS instance's on this machine.
+OVS_DIR="$CLUSTER_STATE/ovs"
+OVS_DB_SOCK="$OVS_DIR/db.sock"
+OVS_BRIDGE=br-dpdk
+OVS_NETNS=vhostuser-cluster-ovs
+OVS_FILE_PREFIX=vhostuser-cluster

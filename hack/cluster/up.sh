@@ -14,6 +14,17 @@ if [ -e "$CLUSTER_STATE/up-started" ]; then
 	echo "$CLUSTER_STATE exists: a cluster is up or was not torn down; run make cluster-down first" >&2
 	exit 1
 fi
+# Debian packages beyond make deps: the default network's CNI plugins,
+# iptables (kubelet, kube-proxy), etcd is unpacked by build.sh.
+missing=()
+for p in containernetworking-plugins iptables curl bc; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	log "installing ${missing[*]}"
+	DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+		--no-install-recommends "${missing[@]}" >/dev/null
+fi
 for bin in containerd containerd-shim-runc-v2 runc ctr iptables ip6tables; do
 	command -v "$bin" >/dev/null || { echo "$bin missing: run make deps (Debian packages containerd, runc, iptables)" >&2; exit 1; }
 done
@@ -160,29 +171,54 @@ start kube-scheduler "$bin/kube-scheduler" \
 	--authorization-kubeconfig "$KUBECONFIGS/scheduler.conf" \
 	--bind-address 127.0.0.1 --leader-elect=false
 
-# The default pod network.
-mkdir -p "$CLUSTER_STATE/cni/net.d" "$CLUSTER_STATE/cni/ipam"
-cat >"$CLUSTER_STATE/cni/net.d/10-default.conflist" <<EOF
+# The default pod network (Debian's bridge + host-local), delegated to by
+# Multus (thin plugin), which containerd calls for every pod. containerd's
+# bin_dir is ours: Multus and links to Debian's plugins; Multus also looks in
+# /opt/cni/bin, where our installer DaemonSet puts the vhostuser plugin.
+mkdir -p "$CLUSTER_STATE/cni/net.d" "$CLUSTER_STATE/cni/ipam" "$CLUSTER_STATE/cni/bin" "$CLUSTER_STATE/cni/multus"
+for p in bridge host-local loopback; do ln -sf "/usr/lib/cni/$p" "$CLUSTER_STATE/cni/bin/$p"; done
+ln -sf "$bin/multus" "$CLUSTER_STATE/cni/bin/multus"
+"$bin/kubeadm" kubeconfig user --config "$CLUSTER_STATE/kubeadm.yaml" \
+	--client-name multus >"$KUBECONFIGS/multus.conf" 2>>"$LOGS/kubeadm.log"
+chmod 600 "$KUBECONFIGS/multus.conf"
+cat >"$CLUSTER_STATE/cni/net.d/00-multus.conf" <<EOF
 {
   "cniVersion": "1.0.0",
-  "name": "vhostuser-cluster",
-  "plugins": [
+  "name": "multus-cni-network",
+  "type": "multus",
+  "kubeconfig": "$KUBECONFIGS/multus.conf",
+  "binDir": "/opt/cni/bin",
+  "cniDir": "$CLUSTER_STATE/cni/multus",
+  "confDir": "$CLUSTER_STATE/cni/multus/net.d",
+  "logFile": "$LOGS/multus.log",
+  "logLevel": "verbose",
+  "delegates": [
     {
-      "type": "bridge",
-      "bridge": "$CNI_BRIDGE",
-      "isGateway": true,
-      "ipMasq": true,
-      "hairpinMode": true,
-      "ipam": {
-        "type": "host-local",
-        "dataDir": "$CLUSTER_STATE/cni/ipam",
-        "ranges": [[{"subnet": "$POD_SUBNET"}]],
-        "routes": [{"dst": "0.0.0.0/0"}]
-      }
+      "cniVersion": "1.0.0",
+      "name": "vhostuser-cluster",
+      "plugins": [
+        {
+          "type": "bridge",
+          "bridge": "$CNI_BRIDGE",
+          "isGateway": true,
+          "ipMasq": true,
+          "hairpinMode": true,
+          "ipam": {
+            "type": "host-local",
+            "dataDir": "$CLUSTER_STATE/cni/ipam",
+            "ranges": [[{"subnet": "$POD_SUBNET"}]],
+            "routes": [{"dst": "0.0.0.0/0"}]
+          }
+        }
+      ]
     }
   ]
 }
 EOF
+# Multus' NetworkAttachmentDefinition CRD and ClusterRole, from its module.
+multus_dir="$(cd "$here/multus" && go list -m -f '{{.Dir}}' gopkg.in/k8snetworkplumbingwg/multus-cni.v4)"
+awk 'BEGIN { RS = "\n---\n" } /(^|\n)kind: (CustomResourceDefinition|ClusterRole)\n/ { print "---"; print }' \
+	"$multus_dir/deployments/multus-daemonset.yml" >"$CLUSTER_STATE/multus-crd-rbac.yaml"
 
 # containerd with its own root, state, socket and runc root.
 # restrict_oom_score_adj: CAP_SYS_RESOURCE is not in this machine's bounding
@@ -218,7 +254,7 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
         SystemdCgroup = false
         Root = "$CLUSTER_STATE/runc"
   [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
+    bin_dir = "$CLUSTER_STATE/cni/bin"
     conf_dir = "$CLUSTER_STATE/cni/net.d"
     max_conf_num = 1
 EOF
@@ -288,5 +324,29 @@ start kube-proxy "$bin/kube-proxy" --config "$CLUSTER_STATE/kube-proxy.yaml"
 
 wait_for "node $NODE_NAME Ready" 180 kubectl wait --timeout 2s --for condition=Ready "node/$NODE_NAME"
 wait_for "default service account" 60 kubectl -n default get serviceaccount default
+log "node Ready, Kubernetes up ($(since) s)"
+
+# Multus' API objects, and its kubeconfig user bound to its ClusterRole.
+kubectl apply -f "$CLUSTER_STATE/multus-crd-rbac.yaml" >/dev/null
+kubectl create clusterrolebinding vhostuser-cluster-multus --clusterrole multus --user multus >/dev/null
+wait_for "NetworkAttachmentDefinition CRD established" 60 \
+	kubectl wait --timeout 2s --for condition=Established crd/network-attachment-definitions.k8s.cni.cncf.io
+
+# The node's OVS-DPDK: bridge br-dpdk, netdev datapath.
+bash "$here/ovs.sh" start
+log "OVS-DPDK with bridge $OVS_BRIDGE up ($(since) s)"
+
+# Our images, loaded as on any containerd node, then what the README tells
+# users to apply.
+make -C "$repo" --no-print-directory images VERSION=dev >"$LOGS/images.log" 2>&1 ||
+	{ echo "make images failed: $LOGS/images.log" >&2; exit 1; }
+for img in "$repo"/bin/images/*.tar; do
+	ctr -n k8s.io images import "$img" >>"$LOGS/images.log"
+done
+log "our images imported ($(since) s)"
+kubectl apply -k "$repo/manifests/overlays/default" >"$LOGS/apply-default.log"
+wait_for "vhostuser-cni-installer rolled out" 120 \
+	kubectl -n vhostuser-system rollout status daemonset/vhostuser-cni-installer --timeout 2s
+
 touch "$CLUSTER_STATE/up-complete"
 log "up in $(since) s; KUBECONFIG=$ADMIN_KUBECONFIG PATH=$CLUSTER_STATE/bin:\$PATH"
