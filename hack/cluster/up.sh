@@ -153,8 +153,8 @@ start kube-apiserver "$bin/kube-apiserver" \
 	--proxy-client-cert-file "$PKI/front-proxy-client.crt" --proxy-client-key-file "$PKI/front-proxy-client.key"
 wait_for "kube-apiserver ready" 120 kubectl get --raw /readyz
 # admin.conf's user is in kubeadm:cluster-admins, which only a full kubeadm
-# init binds.
-kubectl create clusterrolebinding kubeadm:cluster-admins --clusterrole cluster-admin \
+# init binds (with super-admin.conf, system:masters, as kubeadm does).
+"$bin/kubectl" --kubeconfig "$KUBECONFIGS/super-admin.conf" create clusterrolebinding kubeadm:cluster-admins --clusterrole cluster-admin \
 	--group kubeadm:cluster-admins >/dev/null
 
 start kube-controller-manager "$bin/kube-controller-manager" \
