@@ -22,6 +22,9 @@ const (
 	kubeletDir = "/var/lib/kubelet"
 )
 
+// columns of each table ovsFind reads.
+var columns = map[string]string{"Interface": "name,type,options,external_ids", "Port": "name,external_ids"}
+
 func (l *local) ovsDB() string { return "unix:" + filepath.Join(l.state, "ovs", "db.sock") }
 
 // ovsFind returns the rows of table whose external_ids carry key=value,
@@ -29,7 +32,7 @@ func (l *local) ovsDB() string { return "unix:" + filepath.Join(l.state, "ovs", 
 func (l *local) ovsFind(ctx context.Context, table, key, value string) []map[string]any {
 	l.t.Helper()
 	out, err := exec.CommandContext(ctx, "ovs-vsctl", "--db", l.ovsDB(), "--timeout", "10", "--format", "json",
-		"--columns", "name,type,options,external_ids", "find", table,
+		"--columns", columns[table], "find", table,
 		fmt.Sprintf("external_ids:%q=%q", key, value)).CombinedOutput()
 	if err != nil {
 		l.t.Fatalf("ovs-vsctl find %s: %v: %s", table, err, out)
