@@ -15,8 +15,8 @@ since() { printf '%.1f' "$(echo "$(date +%s.%N) - $t0" | bc)"; }
 failed=0
 
 if [ ! -d "$CLUSTER_STATE" ]; then
-	log "no $CLUSTER_STATE: nothing to do"
-	exit 0
+	log "no $CLUSTER_STATE: nothing to stop"
+	exec bash "$here/check-clean.sh"
 fi
 bin="$CLUSTER_STATE/bin"
 
@@ -65,7 +65,7 @@ stop containerd
 # containerd-shim-runc-v2 processes outlive containerd: ours carry our socket
 # address in their command line.
 for p in /proc/[0-9]*; do
-	if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q -- "-address $CONTAINERD_SOCK "; then
+	if { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -q -- "-address $CONTAINERD_SOCK "; then
 		kill -KILL "${p#/proc/}" 2>/dev/null && log "killed shim ${p#/proc/}"
 	fi
 done
@@ -131,8 +131,10 @@ if [ -f "$CLUSTER_STATE/sysctls" ]; then
 		[ "$(sysctl -n "$k" 2>/dev/null)" = "$v" ] || sysctl -qw "$k=$v" || failed=1
 	done <"$CLUSTER_STATE/sysctls"
 fi
+root_was_private=0
 if [ -f "$CLUSTER_STATE/root-was-private" ]; then
 	mount --make-private /
+	root_was_private=1
 fi
 
 # Paths outside the state directory that cluster-up found missing.
@@ -143,5 +145,6 @@ if [ -f "$CLUSTER_STATE/created-paths" ]; then
 fi
 rm -rf --one-file-system "$CLUSTER_STATE" || failed=1
 
+ROOT_WAS_PRIVATE=$root_was_private bash "$here/check-clean.sh" || failed=1
 log "down in $(since) s"
 exit "$failed"

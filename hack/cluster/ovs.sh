@@ -24,7 +24,9 @@ start() {
 		--pidfile="$OVS_DIR/ovsdb-server.pid" --unixctl="$OVS_DIR/ovsdb-server.ctl" \
 		--log-file="$OVS_DIR/ovsdb-server.log" --detach
 	vsctl --no-wait init
-	vsctl --no-wait set Open_vSwitch . other_config:dpdk-init=true other_config:pmd-maxsleep=10000 \
+	# per-port-memory: without hugepages DPDK has 512 MiB, in which the shared
+	# mempool does not fit twice (functests/README.md).
+	vsctl --no-wait set Open_vSwitch . other_config:dpdk-init=true other_config:pmd-maxsleep=10000 other_config:per-port-memory=true \
 		other_config:dpdk-extra="\"--file-prefix=$OVS_FILE_PREFIX --no-huge --legacy-mem -m 512\"" \
 		dpdk_initialized=false
 	ip netns add "$OVS_NETNS"

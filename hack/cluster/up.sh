@@ -42,6 +42,12 @@ if ip link show "$CNI_BRIDGE" >/dev/null 2>&1; then
 	exit 1
 fi
 
+on_exit() {
+	[ -e "$CLUSTER_STATE/up-complete" ] ||
+		echo "cluster-up failed; logs in $LOGS; make cluster-down removes what it started" >&2
+}
+trap on_exit EXIT
+
 t0=$(date +%s.%N)
 since() { printf '%.1f' "$(echo "$(date +%s.%N) - $t0" | bc)"; }
 
@@ -333,7 +339,7 @@ wait_for "NetworkAttachmentDefinition CRD established" 60 \
 	kubectl wait --timeout 2s --for condition=Established crd/network-attachment-definitions.k8s.cni.cncf.io
 
 # The node's OVS-DPDK: bridge br-dpdk, netdev datapath.
-bash "$here/ovs.sh" start
+bash "$here/ovs.sh" start >"$LOGS/ovs.log" 2>&1 || { echo "OVS-DPDK did not start: $LOGS/ovs.log" >&2; exit 1; }
 log "OVS-DPDK with bridge $OVS_BRIDGE up ($(since) s)"
 
 # Our images, loaded as on any containerd node, then what the README tells
