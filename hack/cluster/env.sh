@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034 # sourced: the variables are used by the scripts
 # Shared settings of the hack/cluster scripts (sourced). Every name is
 # distinct from what other users of this machine create.
 export PATH="/usr/local/go/bin:$PATH"
