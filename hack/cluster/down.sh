@@ -10,6 +10,10 @@ here="$(cd "$(dirname "$0")" && pwd)"
 . "$here/env.sh"
 
 [ "$(id -u)" = 0 ] || { echo "cluster-down runs as root" >&2; exit 1; }
+# cluster-up and cluster-down never run at the same time.
+mkdir -p "$CLUSTER_CACHE"
+exec 9>"$CLUSTER_LOCK"
+flock 9
 t0=$(date +%s.%N)
 since() { printf '%.1f' "$(echo "$(date +%s.%N) - $t0" | bc)"; }
 failed=0

@@ -8,6 +8,7 @@ MULTUS_VERSION=v4.2.3
 CLUSTER_CACHE="${VHOSTUSER_CLUSTER_CACHE:-/var/cache/vhostuser-cluster}"
 # Everything a running cluster owns, removed by cluster-down.
 CLUSTER_STATE="${VHOSTUSER_CLUSTER_STATE:-/var/lib/vhostuser-cluster}"
+CLUSTER_LOCK="$CLUSTER_CACHE/.lock"
 
 NODE_NAME=vhostuser-node
 # The node's address: the source address of the default route.

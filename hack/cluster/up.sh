@@ -10,6 +10,10 @@ repo="$(cd "$here/../.." && pwd)"
 . "$here/env.sh"
 
 [ "$(id -u)" = 0 ] || { echo "cluster-up runs as root" >&2; exit 1; }
+# cluster-up and cluster-down never run at the same time.
+mkdir -p "$CLUSTER_CACHE"
+exec 9>"$CLUSTER_LOCK"
+flock 9
 if [ -e "$CLUSTER_STATE/up-started" ]; then
 	echo "$CLUSTER_STATE exists: a cluster is up or was not torn down; run make cluster-down first" >&2
 	exit 1
@@ -78,7 +82,7 @@ fi
 start() {
 	local name="$1"
 	shift
-	setsid "$@" </dev/null >"$LOGS/$name.log" 2>&1 &
+	setsid "$@" </dev/null >"$LOGS/$name.log" 2>&1 9>&- &
 	echo $! >"$PIDS/$name.pid"
 }
 # wait_for WHAT SECONDS CMD...: poll CMD until it succeeds.
@@ -339,7 +343,7 @@ wait_for "NetworkAttachmentDefinition CRD established" 60 \
 	kubectl wait --timeout 2s --for condition=Established crd/network-attachment-definitions.k8s.cni.cncf.io
 
 # The node's OVS-DPDK: bridge br-dpdk, netdev datapath.
-bash "$here/ovs.sh" start >"$LOGS/ovs.log" 2>&1 || { echo "OVS-DPDK did not start: $LOGS/ovs.log" >&2; exit 1; }
+bash "$here/ovs.sh" start >"$LOGS/ovs.log" 2>&1 9>&- || { echo "OVS-DPDK did not start: $LOGS/ovs.log" >&2; exit 1; }
 log "OVS-DPDK with bridge $OVS_BRIDGE up ($(since) s)"
 
 # Our images, loaded as on any containerd node, then what the README tells
