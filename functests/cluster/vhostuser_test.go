@@ -92,26 +92,8 @@ func TestLocalClusterVhostuserPod(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
-	netName := "vhu-" + nonce(t)
-	conf, err := json.Marshal(map[string]any{
-		"cniVersion": "1.1.0", "name": netName, "type": "vhostuser",
-		"bridge": localBridge, "ovsdbSocket": l.ovsDB(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.apply(ctx, map[string]any{
-		"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
-		"metadata": map[string]any{"name": "vhostuser", "namespace": l.ns},
-		"spec":     map[string]any{"config": string(conf)},
-	})
-
-	pod := busyboxPod(l.ns, "vhu", map[string]string{"k8s.v1.cni.cncf.io/networks": "vhostuser"}, "exec sleep inf")
-	spec := pod["spec"].(map[string]any)
-	spec["volumes"] = []any{map[string]any{"name": hookVolume, "emptyDir": map[string]any{}}}
-	spec["containers"].([]any)[0].(map[string]any)["volumeMounts"] = []any{
-		map[string]any{"name": hookVolume, "mountPath": "/var/run/kubevirt-hooks"},
-	}
+	netName := l.applyNAD(ctx, "vhostuser", localBridge)
+	pod := vhostuserPod(l.ns, "vhu", "vhostuser")
 	start := time.Now()
 	l.apply(ctx, pod)
 	l.waitRunning(ctx, "vhu")
@@ -202,4 +184,114 @@ func TestLocalClusterVhostuserPod(t *testing.T) {
 	if _, err := os.Lstat(target); !os.IsNotExist(err) {
 		t.Errorf("socket directory %s left after pod deletion (%v)", target, err)
 	}
+}
+
+// vhostuserPod is a plain pod attached to the NetworkAttachmentDefinition
+// nad, with the emptyDir the plugin puts the socket directory in, mounted
+// where virt-launcher's compute container has it.
+func vhostuserPod(ns, name, nad string) map[string]any {
+	pod := busyboxPod(ns, name, map[string]string{"k8s.v1.cni.cncf.io/networks": nad}, "exec sleep inf")
+	spec := pod["spec"].(map[string]any)
+	spec["volumes"] = []any{map[string]any{"name": hookVolume, "emptyDir": map[string]any{}}}
+	spec["containers"].([]any)[0].(map[string]any)["volumeMounts"] = []any{
+		map[string]any{"name": hookVolume, "mountPath": "/var/run/kubevirt-hooks"},
+	}
+	return pod
+}
+
+// applyNAD creates a vhostuser NetworkAttachmentDefinition on bridge and
+// returns its CNI network name.
+func (l *local) applyNAD(ctx context.Context, name, bridge string) string {
+	l.t.Helper()
+	netName := "vhu-" + nonce(l.t)
+	conf, err := json.Marshal(map[string]any{
+		"cniVersion": "1.1.0", "name": netName, "type": "vhostuser",
+		"bridge": bridge, "ovsdbSocket": l.ovsDB(),
+	})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	l.apply(ctx, map[string]any{
+		"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
+		"metadata": map[string]any{"name": name, "namespace": l.ns},
+		"spec":     map[string]any{"config": string(conf)},
+	})
+	return netName
+}
+
+// TestLocalClusterVhostuserMissingBridge: a NAD naming a bridge the node's
+// OVS lacks: the pod never runs, its events carry our plugin's error naming
+// the bridge (through Multus, containerd and the kubelet), and the failed
+// ADDs leave no port, short link or socket directory.
+func TestLocalClusterVhostuserMissingBridge(t *testing.T) {
+	l := setupLocal(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	bridge := "brmiss" + nonce(t)[:6]
+	netName := l.applyNAD(ctx, "missing-bridge", bridge)
+	links := shortLinks(t)
+	l.apply(ctx, vhostuserPod(l.ns, "nobridge", "missing-bridge"))
+	uid := l.jsonpath(ctx, "{.metadata.uid}", "-n", l.ns, "get", "pod", "nobridge")
+
+	var msg string
+	l.eventually(ctx, "a FailedCreatePodSandBox event naming the bridge", func() error {
+		out, err := l.try(ctx, "-n", l.ns, "get", "events", "-o", "json",
+			"--field-selector", "involvedObject.name=nobridge,reason=FailedCreatePodSandBox")
+		if err != nil {
+			return err
+		}
+		var evs struct {
+			Items []struct {
+				Message string `json:"message"`
+			} `json:"items"`
+		}
+		if err := json.Unmarshal([]byte(out), &evs); err != nil {
+			return err
+		}
+		for _, e := range evs.Items {
+			if strings.Contains(e.Message, fmt.Sprintf("%q", bridge)) && strings.Contains(e.Message, "does not exist") {
+				msg = e.Message
+				return nil
+			}
+		}
+		return fmt.Errorf("events so far: %v", evs.Items)
+	})
+	t.Logf("event: %s", msg)
+	if phase := l.jsonpath(ctx, "{.status.phase}", "-n", l.ns, "get", "pod", "nobridge"); phase != "Pending" {
+		t.Errorf("pod phase %q, want Pending", phase)
+	}
+
+	if rows := l.ovsFind(ctx, "Interface", "vhostuser.kubevirt.io/network", netName); len(rows) != 0 {
+		t.Errorf("failed ADD left OVS interfaces: %v", rows)
+	}
+	if rows := l.ovsFind(ctx, "Port", "vhostuser.kubevirt.io/network", netName); len(rows) != 0 {
+		t.Errorf("failed ADD left OVS ports: %v", rows)
+	}
+	sockRoot := filepath.Join(kubeletDir, "pods", uid, "volumes", "kubernetes.io~empty-dir", hookVolume, "vhostuser")
+	if entries, err := os.ReadDir(sockRoot); err == nil && len(entries) != 0 {
+		t.Errorf("failed ADD left socket directories in %s: %v", sockRoot, entries)
+	}
+	for n := range shortLinks(t) {
+		if !links[n] {
+			t.Errorf("failed ADD left short link %s", n)
+		}
+	}
+
+	l.kubectl(ctx, "-n", l.ns, "delete", "pod", "nobridge", "--wait", "--timeout", "60s")
+}
+
+// shortLinks lists the node's short socket directory (the installer's
+// default, /var/run/vhostuser).
+func shortLinks(t *testing.T) map[string]bool {
+	t.Helper()
+	entries, err := os.ReadDir("/var/run/vhostuser")
+	if err != nil {
+		t.Fatalf("short socket directory: %v (the installer DaemonSet creates it)", err)
+	}
+	m := map[string]bool{}
+	for _, e := range entries {
+		m[e.Name()] = true
+	}
+	return m
 }

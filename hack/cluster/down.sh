@@ -25,20 +25,24 @@ fi
 bin="$CLUSTER_STATE/bin"
 
 alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
-# stop NAME: TERM, then KILL after 15 s, the process of a pid file, if it is
-# still the one started (its command line names the binary).
+# stop NAME...: TERM to the processes of the pid files that are still the
+# ones started (their command line names the binary), KILL after 15 s.
 stop() {
-	local f="$PIDS/$1.pid" pid
-	[ -f "$f" ] || return 0
-	pid="$(cat "$f")"
-	if alive "$pid" && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$1"; then
-		kill -TERM "$pid"
+	local name pid pids=() names=()
+	for name in "$@"; do
+		[ -f "$PIDS/$name.pid" ] || continue
+		pid="$(cat "$PIDS/$name.pid")"
+		if alive "$pid" && { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -q -- "$name"; then
+			kill -TERM "$pid" && pids+=("$pid") && names+=("$name")
+		fi
+		rm -f "$PIDS/$name.pid"
+	done
+	for pid in "${pids[@]}"; do
 		for _ in $(seq 150); do alive "$pid" || break; sleep 0.1; done
 		alive "$pid" && kill -KILL "$pid"
 		for _ in $(seq 50); do alive "$pid" || break; sleep 0.1; done
-		log "stopped $1 ($pid)"
-	fi
-	rm -f "$f"
+	done
+	((${#names[@]} == 0)) || log "stopped ${names[*]} ($(since) s)"
 }
 
 # Pods first, while the kubelet still runs, so that CNI DEL runs for each
@@ -48,12 +52,10 @@ if [ -f "$PIDS/kubelet.pid" ] && [ -x "$bin/kubectl" ] && kubectl get --raw /rea
 		--wait=false >/dev/null 2>&1
 	kubectl delete pods --all --all-namespaces --grace-period 5 --timeout 90s >/dev/null 2>&1 ||
 		log "some pods did not go within 90 s; removing their containers directly"
+	log "pods deleted ($(since) s)"
 fi
 
-stop kube-proxy
-stop kubelet
-stop kube-scheduler
-stop kube-controller-manager
+stop kube-proxy kubelet kube-scheduler kube-controller-manager
 
 # Whatever containers remain (the kubelet did not remove them): kill their
 # tasks and remove them, so their shims exit. No CNI DEL runs for them: their
