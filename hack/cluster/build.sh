@@ -26,6 +26,8 @@ if [ ! -f "$out/.complete" ]; then
 	touch "$out.tmp/.complete"
 	rm -rf "$out"
 	mv "$out.tmp" "$out"
+	# Older keys are dead weight (about 500 MB each).
+	find "$CLUSTER_CACHE" -mindepth 1 -maxdepth 1 -name 'k8s-*' ! -name "$key" -exec rm -rf {} +
 fi
 
 # etcd from Debian's package, unpacked (installing it would start a system etcd).
@@ -49,6 +51,7 @@ if [ ! -x "$mout/multus" ]; then
 	(cd "$here/multus" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$mout/multus.tmp" \
 		gopkg.in/k8snetworkplumbingwg/multus-cni.v4/cmd/multus)
 	mv "$mout/multus.tmp" "$mout/multus"
+	find "$CLUSTER_CACHE" -mindepth 1 -maxdepth 1 -name 'multus-*' ! -name "$mkey" -exec rm -rf {} +
 fi
 ln -sf "$mout/multus" "$out/multus"
 echo "$out"

@@ -9,7 +9,7 @@ go 1.24.0
 // Copied from k8s.io/kubernetes' go.mod: its code expects these defaults.
 godebug default=go1.24
 
-require k8s.io/kubernetes v1.34.2
+require k8s.io/kubernetes v1.34.2 // indirect
 
 require (
 	cel.dev/expr v0.24.0 // indirect
