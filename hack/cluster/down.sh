@@ -149,6 +149,11 @@ if [ -f "$CLUSTER_STATE/created-paths" ]; then
 		[ -n "$p" ] && rm -rf --one-file-system "$p"
 	done <"$CLUSTER_STATE/created-paths"
 fi
+# VHOSTUSER_CLUSTER_KEEP_LOGS=DIR keeps the daemons' logs (CI artifacts).
+if [ -n "${VHOSTUSER_CLUSTER_KEEP_LOGS:-}" ] && [ -d "$LOGS" ]; then
+	mkdir -p "$VHOSTUSER_CLUSTER_KEEP_LOGS" && cp -r "$LOGS/." "$OVS_DIR"/*.log "$VHOSTUSER_CLUSTER_KEEP_LOGS/" 2>/dev/null
+	log "logs kept in $VHOSTUSER_CLUSTER_KEEP_LOGS"
+fi
 rm -rf --one-file-system "$CLUSTER_STATE" || failed=1
 
 ROOT_WAS_PRIVATE=$root_was_private bash "$here/check-clean.sh" || failed=1
