@@ -35,7 +35,9 @@ etcd_dir="$CLUSTER_CACHE/etcd"
 if [ ! -x "$etcd_dir/usr/bin/etcd" ]; then
 	tmp="$(mktemp -d)"
 	chown _apt "$tmp" 2>/dev/null || true # apt-get download drops privileges to _apt
-	(cd "$tmp" && apt-get download -q etcd-server >&2)
+	# A fresh machine may have no package lists yet.
+	(cd "$tmp" && { apt-get download -q etcd-server >&2 ||
+		{ apt-get -o DPkg::Lock::Timeout=600 update -qq && apt-get download -q etcd-server >&2; }; })
 	rm -rf "$etcd_dir" && mkdir -p "$etcd_dir"
 	dpkg -x "$tmp"/etcd-server_*.deb "$etcd_dir"
 	rm -rf "$tmp"

@@ -26,6 +26,7 @@ for p in containernetworking-plugins iptables curl bc; do
 done
 if ((${#missing[@]})); then
 	log "installing ${missing[*]}"
+	apt-get -o DPkg::Lock::Timeout=600 update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
 		--no-install-recommends "${missing[@]}" >/dev/null
 fi
