@@ -143,10 +143,31 @@ if [ -f "$CLUSTER_STATE/root-was-private" ]; then
 	root_was_private=1
 fi
 
-# Paths outside the state directory that cluster-up found missing.
+# Paths outside the state directory that cluster-up found missing. Those only
+# the kubelet and Multus use go whole; in those other programs on this machine
+# may use too (a containerd's shim sockets, libcni's cache, CNI binaries, the
+# CNI's short links) only our entries go, and the directories if empty.
+rmdir_empty() { [ -d "$1" ] && find "$1" -depth -type d -empty -delete; }
 if [ -f "$CLUSTER_STATE/created-paths" ]; then
 	while read -r p; do
-		[ -n "$p" ] && rm -rf --one-file-system "$p"
+		case "$p" in
+		"$KUBELET_ROOT" | /var/log/pods | /var/log/containers | /run/k8s.cni.cncf.io)
+			rm -rf --one-file-system "$p" ;;
+		/var/lib/cni)
+			# libcni's results cache of containerd's calls: Multus' network and
+			# the loopback of the same sandboxes.
+			for f in /var/lib/cni/results/multus-cni-network-*; do
+				[ -e "$f" ] || continue
+				id="$(basename "$f" | sed 's/^multus-cni-network-\([0-9a-f]*\)-.*/\1/')"
+				rm -f "$f" /var/lib/cni/results/cni-loopback-"$id"-*
+			done
+			rmdir_empty "$p" ;;
+		/opt/cni | /opt/cni/bin)
+			# What our installer DaemonSet put into the directory we made.
+			rm -f /opt/cni/bin/vhostuser
+			rmdir_empty "$p" ;;
+		*) rmdir_empty "$p" ;;
+		esac
 	done <"$CLUSTER_STATE/created-paths"
 fi
 # VHOSTUSER_CLUSTER_KEEP_LOGS=DIR keeps the daemons' logs (CI artifacts).
