@@ -20,7 +20,7 @@ for p in /proc/[0-9]*; do
 	esac
 done
 while read -r m; do report "mount $m"; done < <(awk -v s="$CLUSTER_STATE" -v k="$KUBELET_ROOT" \
-	'index($5, s) == 1 || index($5, k) == 1 || index($5, "/run/containerd") == 1 {print $5}' /proc/self/mountinfo)
+	'index($5, s) == 1 || index($5, k) == 1 {print $5}' /proc/self/mountinfo)
 for d in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods; do
 	[ -d "$d" ] && report "cgroup $d"
 done

@@ -117,7 +117,7 @@ while read -r rule; do
 done < <(iptables -t nat -S POSTROUTING 2>/dev/null | grep -F 'name: \"vhostuser-cluster\"')
 
 # Mounts under the kubelet root and the state directory, deepest first.
-for root in "$KUBELET_ROOT" "$CLUSTER_STATE" /run/containerd; do
+for root in "$KUBELET_ROOT" "$CLUSTER_STATE"; do
 	while read -r m; do
 		umount -l "$m" 2>/dev/null || { log "cannot unmount $m"; failed=1; }
 	done < <(awk -v r="$root" '$5 == r || index($5, r "/") == 1 {print $5}' /proc/self/mountinfo | sort -r)
