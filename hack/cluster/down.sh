@@ -50,8 +50,8 @@ stop() {
 if [ -f "$PIDS/kubelet.pid" ] && [ -x "$bin/kubectl" ] && kubectl get --raw /readyz >/dev/null 2>&1; then
 	kubectl delete daemonsets,deployments,replicasets,statefulsets,jobs --all --all-namespaces \
 		--wait=false >/dev/null 2>&1
-	kubectl delete pods --all --all-namespaces --grace-period 5 --timeout 90s >/dev/null 2>&1 ||
-		log "some pods did not go within 90 s; removing their containers directly"
+	kubectl delete pods --all --all-namespaces --grace-period 5 --timeout 60s >/dev/null 2>&1 ||
+		log "some pods did not go within 60 s; removing their containers directly"
 	log "pods deleted ($(since) s)"
 fi
 
