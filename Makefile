@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/kubevirt-vhostuser/vhostuser/pkg/version.Version=$(VERSION)
 export CGO_ENABLED ?= 0
 
-.PHONY: help build deps test lint unit integration soak fuzz functest bench bench-cni bench-sidecar demo images generate manifests clean
+.PHONY: help build deps test lint unit integration soak fuzz functest bench bench-cni bench-sidecar demo images generate manifests clean cluster-up cluster-down functest-cluster
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -65,6 +65,20 @@ generate: ## regenerate the hooks API Go code from hooks/*.proto
 
 manifests: ## render every kustomize overlay
 	VHOSTUSER_MANIFESTS_OUT=$(BIN)/manifests $(GO) test -count=1 -run TestOverlays -v ./manifests/...
+
+# The single-node cluster of hack/cluster (issue 9): not part of make test yet.
+CLUSTER_STATE := $(or $(VHOSTUSER_CLUSTER_STATE),/var/lib/vhostuser-cluster)
+CLUSTER_TESTS ?= ^TestLocalCluster
+
+cluster-up: deps ## a single-node Kubernetes on this machine, built here (root; functests/README.md)
+	bash hack/cluster/up.sh
+
+cluster-down: ## stop and remove all that cluster-up started and created (safe to repeat)
+	bash hack/cluster/down.sh
+
+functest-cluster: ## functests/cluster against the cluster of make cluster-up (root)
+	cd functests && KUBECONFIG=$(CLUSTER_STATE)/kubeconfig/admin.conf PATH=$(CLUSTER_STATE)/bin:$$PATH \
+	  VHOSTUSER_CLUSTER_STATE=$(CLUSTER_STATE) $(GO) test -count=1 -v -timeout 20m -run '$(CLUSTER_TESTS)' ./cluster
 
 clean:
 	rm -rf $(BIN)

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Lists anything of the cluster that is left on this machine and fails if
+# there is: processes running from or talking to the state directory or
+# kubelet root, mounts, cgroups, iptables chains, the CNI bridge, the OVS
+# network namespace and DPDK files, the state directory. cluster-down runs it
+# last.
+set -uo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+. "$here/env.sh"
+left=0
+report() { echo "left behind: $*" >&2; left=1; }
+
+for p in /proc/[0-9]*; do
+	pid="${p#/proc/}"
+	[ "$pid" = $$ ] && continue
+	cmd="$({ tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null)" || continue
+	exe="$(readlink "$p/exe" 2>/dev/null)"
+	case "$cmd $exe" in
+	*"$CLUSTER_STATE"* | *"$CLUSTER_CACHE"*) report "process $pid: $cmd" ;;
+	esac
+done
+while read -r m; do report "mount $m"; done < <(awk -v s="$CLUSTER_STATE" -v k="$KUBELET_ROOT" \
+	'index($5, s) == 1 || index($5, k) == 1 {print $5}' /proc/self/mountinfo)
+for d in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods; do
+	[ -d "$d" ] && report "cgroup $d"
+done
+for ipt in iptables ip6tables; do
+	for t in filter nat mangle; do
+		while read -r r; do report "$ipt -t $t: $r"; done < <($ipt -t "$t" -S 2>/dev/null |
+			grep -E -- '^-N KUBE-|-j KUBE-|vhostuser-cluster')
+	done
+done
+ip link show "$CNI_BRIDGE" >/dev/null 2>&1 && report "link $CNI_BRIDGE"
+ip netns list 2>/dev/null | grep -qw "$OVS_NETNS" && report "netns $OVS_NETNS"
+[ -e "/var/run/dpdk/$OVS_FILE_PREFIX" ] && report "/var/run/dpdk/$OVS_FILE_PREFIX"
+[ -e "$CLUSTER_STATE" ] && report "$CLUSTER_STATE"
+# cluster-down passes whether / was private before cluster-up.
+if [ "${ROOT_WAS_PRIVATE:-}" = 1 ] && [ "$(findmnt -no PROPAGATION /)" != private ]; then
+	report "/ is $(findmnt -no PROPAGATION /), was private"
+fi
+exit "$left"

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The cluster node's OVS-DPDK, started by hand as /work/shared/notes
+# (dataplane.md) and pkg/ovsenv do: ovsdb-server and the DPDK ovs-vswitchd
+# with private run/log/db directories, DPDK without hugepages (they belong to
+# whoever reserves them on this shared machine), a netdev bridge.
+#   ovs.sh start | stop
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+. "$here/env.sh"
+export OVS_RUNDIR="$OVS_DIR" OVS_LOGDIR="$OVS_DIR" OVS_DBDIR="$OVS_DIR" OVS_SYSCONFDIR="$OVS_DIR"
+vsctl() { ovs-vsctl --db "unix:$OVS_DB_SOCK" --timeout 10 "$@"; }
+
+start() {
+	for b in ovsdb-tool ovsdb-server ovs-vswitchd ovs-vsctl ovs-appctl; do
+		command -v "$b" >/dev/null || { echo "$b missing: make deps (openvswitch-switch-dpdk)" >&2; exit 1; }
+	done
+	case "$(readlink -f "$(command -v ovs-vswitchd)")" in
+	*dpdk*) ;;
+	*) echo "ovs-vswitchd is not the DPDK build: make deps selects it" >&2; exit 1 ;;
+	esac
+	mkdir -p "$OVS_DIR"
+	ovsdb-tool create "$OVS_DIR/conf.db" /usr/share/openvswitch/vswitch.ovsschema
+	ovsdb-server "$OVS_DIR/conf.db" --remote "punix:$OVS_DB_SOCK" \
+		--pidfile="$OVS_DIR/ovsdb-server.pid" --unixctl="$OVS_DIR/ovsdb-server.ctl" \
+		--log-file="$OVS_DIR/ovsdb-server.log" --detach
+	vsctl --no-wait init
+	# per-port-memory: without hugepages DPDK has 512 MiB, in which the shared
+	# mempool does not fit twice (functests/README.md).
+	vsctl --no-wait set Open_vSwitch . other_config:dpdk-init=true other_config:pmd-maxsleep=10000 other_config:per-port-memory=true \
+		other_config:dpdk-extra="\"--file-prefix=$OVS_FILE_PREFIX --no-huge --legacy-mem -m 512\"" \
+		dpdk_initialized=false
+	ip netns add "$OVS_NETNS"
+	ip netns exec "$OVS_NETNS" ovs-vswitchd "unix:$OVS_DB_SOCK" \
+		--pidfile="$OVS_DIR/ovs-vswitchd.pid" --unixctl="$OVS_DIR/ovs-vswitchd.ctl" \
+		--log-file="$OVS_DIR/ovs-vswitchd.log" --detach
+	for _ in $(seq 300); do
+		[ "$(vsctl --no-wait get Open_vSwitch . dpdk_initialized 2>/dev/null)" = true ] && break
+		sleep 0.2
+	done
+	[ "$(vsctl --no-wait get Open_vSwitch . dpdk_initialized)" = true ] ||
+		{ echo "OVS-DPDK did not initialise: $OVS_DIR/ovs-vswitchd.log" >&2; exit 1; }
+	vsctl add-br "$OVS_BRIDGE" -- set Bridge "$OVS_BRIDGE" datapath_type=netdev
+}
+
+stop() {
+	if [ -S "$OVS_DIR/ovs-vswitchd.ctl" ]; then
+		# --cleanup: no datapath state (the bridge's tap device) survives.
+		ovs-appctl -t "$OVS_DIR/ovs-vswitchd.ctl" exit --cleanup 2>/dev/null || true
+	fi
+	if [ -S "$OVS_DIR/ovsdb-server.ctl" ]; then
+		ovs-appctl -t "$OVS_DIR/ovsdb-server.ctl" exit 2>/dev/null || true
+	fi
+	local f pid
+	for f in "$OVS_DIR/ovs-vswitchd.pid" "$OVS_DIR/ovsdb-server.pid"; do
+		[ -f "$f" ] || continue
+		pid="$(cat "$f")"
+		for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$OVS_DIR"; then
+			kill -KILL "$pid"
+		fi
+	done
+	if ip netns list | grep -qw "$OVS_NETNS"; then
+		ip netns del "$OVS_NETNS"
+	fi
+	rm -rf "/var/run/dpdk/$OVS_FILE_PREFIX"
+}
+
+case "${1:-}" in
+start) start ;;
+stop) stop ;;
+*) echo "usage: ovs.sh start|stop" >&2; exit 2 ;;
+esac
