@@ -103,11 +103,17 @@ func (h *Handler) Events(vmiName string) []DomainEvent {
 	return append([]DomainEvent(nil), h.history[vmiName]...)
 }
 
-// WaitFor waits for an event of the VMI's domain that satisfies ok.
-func (h *Handler) WaitFor(ctx context.Context, vmiName string, ok func(DomainEvent) bool) (DomainEvent, error) {
+// WaitFor waits for an event of the VMI's domain, from the since-th on
+// (0: all events; len(Events) at some point: the events after it), that
+// satisfies ok.
+func (h *Handler) WaitFor(ctx context.Context, vmiName string, since int, ok func(DomainEvent) bool) (DomainEvent, error) {
 	for {
 		h.mu.Lock()
-		for _, e := range h.history[vmiName] {
+		events := h.history[vmiName]
+		if since > len(events) {
+			since = len(events)
+		}
+		for _, e := range events[since:] {
 			if ok(e) {
 				h.mu.Unlock()
 				return e, nil

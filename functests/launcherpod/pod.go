@@ -204,9 +204,6 @@ func (p *Pod) computeSpec(etc, sbin string) podcontainer.Spec {
 		// A /dev without kvm: the few nodes QEMU and libvirt use.
 		{Type: "tmpfs", Target: "/dev", Data: "mode=755"},
 	}
-	for _, n := range []string{"null", "zero", "full", "random", "urandom", "tty"} {
-		mounts = append(mounts, podcontainer.Mount{Source: "/dev/" + n, Target: "/dev/" + n})
-	}
 	mounts = append(mounts,
 		podcontainer.Mount{Type: "devpts", Target: "/dev/pts", Data: "newinstance,ptmxmode=0666,mode=0620"},
 		podcontainer.Mount{Type: "tmpfs", Target: "/dev/shm", Data: "mode=1777"},
@@ -259,7 +256,8 @@ func (p *Pod) computeSpec(etc, sbin string) podcontainer.Spec {
 			"XDG_CONFIG_HOME=/var/run/kubevirt-private",
 			"XDG_RUNTIME_DIR=/var/run",
 		},
-		Mounts: mounts,
+		Mounts:  mounts,
+		Devices: []string{"null", "zero", "full", "random", "urandom", "tty"},
 		Symlinks: []podcontainer.Symlink{
 			{Target: "pts/ptmx", Path: "/dev/ptmx"},
 			{Target: "/proc/self/fd", Path: "/dev/fd"},

@@ -46,12 +46,29 @@ func initMain(raw string) int {
 		}
 		netns = fd
 	}
+	// The host's device numbers, before a tmpfs hides them.
+	devs := map[string]uint64{}
+	for _, d := range spec.Devices {
+		var st unix.Stat_t
+		if err := unix.Stat("/dev/"+d, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR {
+			return fail(fmt.Errorf("device /dev/%s: not a character device (%v)", d, err))
+		}
+		devs[d] = st.Rdev
+	}
 	// Before any mount: nothing below may propagate to the host.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fail(fmt.Errorf("make / rprivate: %w", err))
 	}
 	for _, m := range spec.Mounts {
 		if err := mount(m); err != nil {
+			return fail(err)
+		}
+	}
+	for _, d := range spec.Devices {
+		if err := unix.Mknod("/dev/"+d, unix.S_IFCHR|0o666, int(devs[d])); err != nil {
+			return fail(fmt.Errorf("mknod /dev/%s: %w", d, err))
+		}
+		if err := os.Chmod("/dev/"+d, 0o666); err != nil { // past the umask
 			return fail(err)
 		}
 	}

@@ -54,16 +54,19 @@ type Symlink struct {
 
 // Spec describes one container.
 type Spec struct {
-	Name     string    `json:"name"`
-	Args     []string  `json:"args"` // Args[0] is an absolute path in the container's view
-	Env      []string  `json:"env"`
-	Dir      string    `json:"dir,omitempty"`
-	UID      uint32    `json:"uid"`
-	GID      uint32    `json:"gid"`
-	Groups   []uint32  `json:"groups,omitempty"`
-	Caps     []uintptr `json:"caps,omitempty"`  // ambient capabilities of the command
-	Netns    string    `json:"netns,omitempty"` // network namespace to join (a path)
-	Mounts   []Mount   `json:"mounts"`
+	Name   string    `json:"name"`
+	Args   []string  `json:"args"` // Args[0] is an absolute path in the container's view
+	Env    []string  `json:"env"`
+	Dir    string    `json:"dir,omitempty"`
+	UID    uint32    `json:"uid"`
+	GID    uint32    `json:"gid"`
+	Groups []uint32  `json:"groups,omitempty"`
+	Caps   []uintptr `json:"caps,omitempty"`  // ambient capabilities of the command
+	Netns  string    `json:"netns,omitempty"` // network namespace to join (a path)
+	Mounts []Mount   `json:"mounts"`
+	// Devices are character devices of the host's /dev (by name) created
+	// after the mounts, for a container that mounts a tmpfs on /dev.
+	Devices  []string  `json:"devices,omitempty"`
 	Symlinks []Symlink `json:"symlinks,omitempty"`
 }
 

@@ -18,9 +18,14 @@ import (
 
 	"github.com/kubevirt-vhostuser/vhostuser/functests/dataplane"
 	"github.com/kubevirt-vhostuser/vhostuser/functests/guest"
+	"github.com/kubevirt-vhostuser/vhostuser/functests/podcontainer"
 )
 
-func main() { os.Exit(run()) }
+func main() {
+	// This binary is also the init of the virt-launcher pods' containers.
+	podcontainer.Main()
+	os.Exit(run())
+}
 
 func run() int {
 	defBin := os.Getenv("VHOSTUSER_BIN")
