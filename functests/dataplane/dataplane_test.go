@@ -24,7 +24,9 @@ func TestTwoGuestsPingOverOVSDPDK(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("the dataplane e2e needs root (network and mount namespaces, OVS-DPDK)")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	// A cold first run compiles virt-launcher (several minutes on 2 cores
+	// shared with the other functests); the chain itself takes about one.
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
 
 	log := slog.New(slog.NewTextHandler(testWriter{t}, nil))
