@@ -90,6 +90,10 @@ type Result struct {
 	Leftovers    []string      // anything of ours left after CNI DEL (empty on success)
 	WorkDir      string
 	Netns        []string // network namespaces the chain created (all deleted again)
+	// StaleStatus lists ports whose OVSDB status stayed "disconnected" after
+	// the ovs-vswitchd restart although ovs-vswitchd logged the vhost device
+	// as added again and the pings resumed (see waitReconnected).
+	StaleStatus []string
 }
 
 type guestRun struct {
@@ -396,6 +400,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	}
 
 	if err := step("restart ovs-vswitchd and wait for ping to resume", func() error {
+		logOffset := fileSize(ovs.LogFile("ovs-vswitchd"))
 		start := time.Now()
 		if err := ovs.RestartVswitchd(ctx); err != nil {
 			return err
@@ -418,7 +423,8 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 			log.Info("ping after restart", "from", g.rep.Name, "line", lines[0])
 		}
 		res.ResumedAfter = time.Since(start)
-		return waitConnected(ctx, ovs, guests, time.Minute, log)
+		res.StaleStatus, err = waitReconnected(ctx, ovs, guests, logOffset, log)
+		return err
 	}); err != nil {
 		return res, err
 	}

@@ -69,6 +69,9 @@ func run() int {
 			fmt.Printf("  %s %s  OVS port %s  ping RTT median %v (first ping, with ARP: %v)\n    socket (host)    %s\n    socket (compute, bound by QEMU) %s\n    virt-launcher defines through the hooks %d, domain events %d\n",
 				g.Name, g.IP, g.Port, g.RTT, g.FirstRTT, g.HostSocket, g.ComputeSocket, g.Defines, len(g.Events))
 		}
+		for _, p := range res.StaleStatus {
+			fmt.Printf("  note: port %s kept a stale OVSDB status after the restart; ovs-vswitchd logged its device as added again\n", p)
+		}
 		if res.ResumedAfter > 0 {
 			fmt.Printf("  ping resumed %.1fs after the ovs-vswitchd restart\n", res.ResumedAfter.Seconds())
 		}
