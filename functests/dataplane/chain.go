@@ -302,8 +302,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 				vmi.WithTerminationGracePeriod(5),
 				vmi.WithFirmwareUUID())
 			lp, err := launcherpod.Start(ctx, launcherpod.Config{
-				Dir: filepath.Join(work, fmt.Sprintf("p%d", i)), Namespace: g.pod.Namespace, UID: g.pod.UID,
-				Netns: g.pod.NetnsPath(), HookVolume: g.pod.VolumeDir,
+				Dir: filepath.Join(work, fmt.Sprintf("p%d", i)), Netns: g.pod.NetnsPath(), HookVolume: g.pod.VolumeDir,
 				Bins: kv, SidecarBin: filepath.Join(cfg.BinDir, "vhostuser-sidecar"),
 				Kernel: img.Kernel, Initrd: img.Initrd,
 				VMI: g.vmi, Handler: handler,

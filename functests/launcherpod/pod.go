@@ -40,7 +40,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -68,10 +67,8 @@ const (
 
 // Config describes one pod.
 type Config struct {
-	Dir       string // the pod's directories on the host (keep it short: sockets live here)
-	Namespace string
-	UID       string // pod UID = the VMI's UID here
-	Netns     string // path of the pod's network namespace
+	Dir   string // the pod's directories on the host (keep it short: sockets live here)
+	Netns string // path of the pod's network namespace
 	// HookVolume is the hook-sidecar-sockets emptyDir on the host.
 	HookVolume string
 	Bins       kubevirtbin.Paths
@@ -441,13 +438,4 @@ ln -sf libvirt-sock "${XDG_RUNTIME_DIR:-/var/run}/libvirt/virtqemud-sock"
 exec /usr/sbin/libvirtd "$@"
 `
 	return os.WriteFile(filepath.Join(sbin, "virtqemud"), []byte(shim), 0o755)
-}
-
-// Signal sends sig to a container.
-func (p *Pod) Signal(container string, sig syscall.Signal) error {
-	c := p.Containers[container]
-	if c == nil {
-		return fmt.Errorf("no container %s", container)
-	}
-	return c.Signal(sig)
 }
