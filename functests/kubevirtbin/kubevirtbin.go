@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 )
@@ -42,7 +43,12 @@ func Build(ctx context.Context, dir string) (Paths, time.Duration, error) {
 	p := Paths{Dir: dir, HookDir: dir + "-test-only-hook"}
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
+		// Not on PATH: the toolchain this binary was built with.
+		root := os.Getenv("GOROOT")
+		if root == "" {
+			root = runtime.GOROOT() //nolint:staticcheck // the build's toolchain is what we want
+		}
+		goBin = filepath.Join(root, "bin", "go")
 	}
 	modDir, err := goOut(ctx, goBin, "", "env", "GOMOD")
 	if err != nil || !strings.HasSuffix(modDir, "/functests/go.mod") {
