@@ -52,7 +52,7 @@ bench-sidecar:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/vhostuser-sidecar
 	VHOSTUSER_BIN=$(BIN) $(GO) test -run '^$$' -bench . -benchtime 2000x -tags integration ./sidecar/...
 
-demo: deps build ## the real local demo: two guests ping over OVS-DPDK through our CNI and sidecar (root)
+demo: deps build ## the local demo: KubeVirt's real virt-launcher runs two VMIs with our sidecar; they ping over OVS-DPDK through our CNI (root)
 	cd functests && VHOSTUSER_BIN=$(BIN) $(GO) run ./cmd/demo
 
 images: build ## OCI image archives in bin/images (no Docker daemon)

@@ -10,6 +10,8 @@ PKGS=(
   qemu-system-x86 busybox-static cpio iproute2 kmod
   # libvirt without systemd, and its schema validator (xmllint comes from libxml2-utils).
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libxml2-utils
+  # cgo for KubeVirt's virt-launcher (functests; libvirt is dlopen-ed, no libvirt-dev).
+  gcc libc6-dev
   # hooks API code generation.
   protobuf-compiler
   # independent OCI implementations that read and run the image archives of make images

@@ -1,8 +1,14 @@
 // Package dataplane is the local end-to-end chain shared by the dataplane
-// functional test and `make demo`: a private OVS-DPDK, two virt-launcher-like
-// pods, our CNI plugin through libcni, KubeVirt's converter and hooks manager
-// driving our sidecar, two TCG guests started by a private libvirtd, ping
-// between them, an ovs-vswitchd restart, CNI DEL and a leak check.
+// functional test and `make demo`: a private OVS-DPDK, two pods laid out like
+// kubelet lays out virt-launcher pods, our CNI plugin through libcni, and in
+// each pod KubeVirt's real virt-launcher (v1.8.4) with our sidecar and a
+// test-only hook sidecar (package launcherpod), driven like virt-handler
+// drives it: KubeVirt's cmd-client (SyncVirtualMachine, shutdown, kill,
+// delete) and KubeVirt's notify server for the domain events. Nothing
+// rewrites our sidecar's output: QEMU binds the compute-view socket path,
+// OVS connects through the CNI's short link. Then ping between the TCG
+// guests, an ovs-vswitchd restart, virt-launcher's own exit, CNI DEL twice
+// and a leak check.
 //
 // Run performs the assertions itself (port status, ping, resumption, nothing
 // left) and returns an error naming the step that failed; everything it
@@ -13,16 +19,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	v1 "kubevirt.io/api/core/v1"
+	"kubevirt.io/kubevirt/pkg/virt-launcher/virtwrap/api"
+
 	"github.com/kubevirt-vhostuser/vhostuser/cni/config"
+	"github.com/kubevirt-vhostuser/vhostuser/functests/filelock"
 	"github.com/kubevirt-vhostuser/vhostuser/functests/guest"
+	"github.com/kubevirt-vhostuser/vhostuser/functests/kubevirtbin"
 	"github.com/kubevirt-vhostuser/vhostuser/functests/launcher"
-	"github.com/kubevirt-vhostuser/vhostuser/functests/libvirtd"
+	"github.com/kubevirt-vhostuser/vhostuser/functests/launcherpod"
 	"github.com/kubevirt-vhostuser/vhostuser/functests/vmi"
 	"github.com/kubevirt-vhostuser/vhostuser/pkg/ovsenv"
 	"github.com/kubevirt-vhostuser/vhostuser/pkg/socketpath"
@@ -59,6 +71,11 @@ type GuestReport struct {
 	// FirstRTT is the first successful ping (it includes ARP resolution);
 	// RTT is the median of the pingSamples that follow it.
 	FirstRTT, RTT time.Duration
+	// Defines is how many domain defines virt-launcher made through the
+	// hooks (each carried our interface with the compute-view path).
+	Defines int
+	// Events are the domain events virt-launcher sent for this VMI.
+	Events []launcherpod.DomainEvent
 }
 
 // pingSamples is how many pings after the first one give the RTT.
@@ -73,13 +90,19 @@ type Result struct {
 	Leftovers    []string      // anything of ours left after CNI DEL (empty on success)
 	WorkDir      string
 	Netns        []string // network namespaces the chain created (all deleted again)
+	// StaleStatus lists ports whose OVSDB status stayed "disconnected" after
+	// the ovs-vswitchd restart although ovs-vswitchd logged the vhost device
+	// as added again and the pings resumed (see waitReconnected).
+	StaleStatus []string
 }
 
 type guestRun struct {
 	rep         GuestReport
 	pod         *Pod
 	containerID string
-	domain      string
+	vmi         *v1.VirtualMachineInstance
+	launcher    *launcherpod.Pod
+	qemuPid     int
 	console     guest.Console
 	paths       socketpath.Paths
 }
@@ -87,7 +110,7 @@ type guestRun struct {
 // Run executes the chain. It needs root.
 func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	if os.Geteuid() != 0 {
-		return nil, errors.New("the dataplane chain needs root (network namespaces, OVS, libvirtd)")
+		return nil, errors.New("the dataplane chain needs root (network and mount namespaces, OVS)")
 	}
 	if cfg.BootTimeout == 0 {
 		cfg.BootTimeout = 4 * time.Minute
@@ -101,7 +124,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	res = &Result{}
 	var cleanups []func()
 	defer func() {
-		log.Info("== clean up: guests, libvirtd, OVS, pods, work directory")
+		log.Info("== clean up: launcher pods, notify server, OVS, pods, work directory")
 		start := time.Now()
 		for i := len(cleanups) - 1; i >= 0; i-- {
 			cleanups[i]()
@@ -143,14 +166,6 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	}
 	launcher.LogKubeVirtTo(kvLog)
 	cleanups = append(cleanups, func() { launcher.LogKubeVirtTo(os.Stderr); kvLog.Close() })
-	consoles := filepath.Join(work, "consoles")
-	if err := os.MkdirAll(consoles, 0o755); err != nil {
-		return res, err
-	}
-	// QEMU (uid 107) writes the serial console files.
-	if err := os.Chown(consoles, libvirtd.QEMUUser, libvirtd.QEMUGroup); err != nil {
-		return res, err
-	}
 
 	var img guest.Image
 	if err := step("prepare guest kernel and initramfs", func() error {
@@ -190,30 +205,51 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		return res, err
 	}
 
-	var virt *libvirtd.Daemon
-	if err := step("start private libvirtd", func() error {
-		var err error
-		virt, err = libvirtd.Start(ctx, filepath.Join(work, "libvirt"), log)
+	var kv kubevirtbin.Paths
+	if err := step("build KubeVirt's virt-launcher, virt-launcher-monitor, sidecar-shim", func() error {
+		dir := filepath.Join(cfg.CacheDir, "kubevirt-"+KubeVirtVersion)
+		unlock, err := filelock.Lock(dir + ".lock")
 		if err != nil {
 			return err
 		}
-		cleanups = append(cleanups, func() {
-			if err := virt.Stop(); err != nil {
-				log.Warn("stop libvirtd", "err", err)
-			}
-		})
+		defer unlock()
+		var took time.Duration
+		kv, took, err = kubevirtbin.Build(ctx, dir)
+		if err == nil {
+			log.Info("KubeVirt binaries", "dir", kv.Dir, "took", took.Round(time.Millisecond))
+		}
+		return err
+	}); err != nil {
+		return res, err
+	}
+
+	var handler *launcherpod.Handler
+	if err := step("start the notify server (virt-handler's side)", func() error {
+		var err error
+		handler, err = launcherpod.StartHandler(filepath.Join(work, "handler"))
+		if err != nil {
+			return err
+		}
+		cleanups = append(cleanups, handler.Stop)
 		return nil
 	}); err != nil {
 		return res, err
 	}
 
+	if err := step("prepare the node (node configuration, fs.protected_symlinks=1)", func() error {
+		restore, err := prepareNode(work, ovs, layout)
+		if err != nil {
+			return err
+		}
+		cleanups = append(cleanups, restore)
+		return nil
+	}); err != nil {
+		return res, err
+	}
+	// What a user's NetworkAttachmentDefinition holds: nothing of the node's.
 	confList, err := ConfList(netName, map[string]any{
-		"bridge":         bridge,
-		"ovsdbSocket":    ovs.Endpoint(),
-		"kubeletRoot":    layout.KubeletRoot,
-		"shortSocketDir": layout.ShortDir,
-		"logFile":        filepath.Join(work, "cni.log"),
-		"logLevel":       "debug",
+		"bridge":   bridge,
+		"logLevel": "debug",
 	})
 	if err != nil {
 		return res, err
@@ -231,9 +267,6 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	for i, g := range guests {
 		uid := fmt.Sprintf("7e57%04d-0000-4000-8000-%012d", i, os.Getpid())
 		g.containerID = fmt.Sprintf("sandbox-%s-%d", suffix, i)
-		g.domain = "default_" + g.rep.Name // KubeVirt's name: <namespace>_<vmi>
-		g.console = guest.Console{Path: filepath.Join(consoles, g.rep.Name+".log")}
-		g.rep.Console = g.console.Path
 		if err := step("CNI ADD for pod virt-launcher-"+g.rep.Name, func() error {
 			pod, err := NewPod(ctx, layout, "default", "virt-launcher-"+g.rep.Name, uid, "vhu-pod-"+suffix+fmt.Sprint(i))
 			if err != nil {
@@ -268,61 +301,68 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 
 	for i, g := range guests {
 		peer := guests[1-i].rep.IP
-		if err := step("convert VMI and run the sidecar for "+g.rep.Name, func() error {
-			v := vmi.New(g.rep.Name, g.pod.UID, vmi.WithVhostUser(vmiNetwork, netName, fmt.Sprintf("02:00:00:00:00:%02x", i+1)))
-			dom, err := launcher.Convert(v)
-			if err != nil {
-				return err
-			}
-			sidecarLog, err := os.Create(filepath.Join(work, g.rep.Name+"-sidecar.log"))
-			if err != nil {
-				return err
-			}
-			defer sidecarLog.Close()
-			s, err := launcher.StartSidecar(ctx, filepath.Join(cfg.BinDir, "vhostuser-sidecar"), SidecarArgs, nil, sidecarLog)
-			if err != nil {
-				return err
-			}
-			xmlOut, err := s.OnDefineDomain(&dom.Spec, v)
-			if cerr := s.Close(); err == nil && cerr != nil {
-				err = cerr
-			}
-			if err != nil {
-				return err
-			}
-			if !strings.Contains(xmlOut, g.paths.ComputeSocket) {
-				return fmt.Errorf("sidecar output has no socket %s", g.paths.ComputeSocket)
-			}
-			runnable, err := MakeRunnableOnThisHost(xmlOut, TestBoot{
+		if err := step("start virt-launcher pod "+g.pod.Name+" (compute, our sidecar, test-only sidecar)", func() error {
+			g.vmi = vmi.New(g.rep.Name, g.pod.UID,
+				vmi.WithoutPodNetwork(),
+				vmi.WithVhostUser(vmiNetwork, netName, fmt.Sprintf("02:00:00:00:00:%02x", i+1)),
+				vmi.WithKernelBoot(guest.Cmdline(g.rep.Name, g.rep.IP+"/24", peer)),
+				vmi.WithTerminationGracePeriod(5),
+				vmi.WithFirmwareUUID())
+			lp, err := launcherpod.Start(ctx, launcherpod.Config{
+				Dir: filepath.Join(work, fmt.Sprintf("p%d", i)), Netns: g.pod.NetnsPath(), HookVolume: g.pod.VolumeDir,
+				Bins: kv, SidecarBin: filepath.Join(cfg.BinDir, "vhostuser-sidecar"),
 				Kernel: img.Kernel, Initrd: img.Initrd,
-				Cmdline:    guest.Cmdline(g.rep.Name, g.rep.IP+"/24", peer),
-				ConsoleLog: g.console.Path, Layout: layout, PodUID: g.pod.UID,
+				VMI: g.vmi, Handler: handler,
+				Out: func(container string) (io.Writer, error) {
+					f, err := os.Create(filepath.Join(work, g.rep.Name+"-"+container+".log"))
+					if err == nil {
+						cleanups = append(cleanups, func() { f.Close() })
+					}
+					return f, err
+				},
 			})
 			if err != nil {
-				return err
+				return fmt.Errorf("%w\n%s", err, tails(work, g.rep.Name))
 			}
-			xmlFile := filepath.Join(work, g.domain+".xml")
-			if err := os.WriteFile(xmlFile, []byte(runnable), 0o644); err != nil {
-				return err
-			}
-			log.Info("domain ready", "vm", g.rep.Name, "computeSocket", g.paths.ComputeSocket, "qemuBindsVia", g.paths.OVSSocket, "xml", xmlFile)
-			if _, err := virt.Virsh(ctx, "define", xmlFile); err != nil {
-				return err
-			}
+			g.launcher = lp
+			cleanups = append(cleanups, lp.Kill)
+			g.console = guest.Console{Path: filepath.Join(lp.Private, g.pod.UID, "virt-serial0-log")}
+			g.rep.Console = g.console.Path
+			log.Info("virt-launcher ready", "pod", g.pod.Name, "launcherSocket", filepath.Join(lp.Sockets, "launcher-sock"))
 			return nil
 		}); err != nil {
 			return res, err
 		}
 	}
 
-	if err := step("start both guests (QEMU TCG)", func() error {
+	if err := step("SyncVirtualMachine (cmd-client) and wait for Running domain events", func() error {
 		for _, g := range guests {
-			// virsh start returns once QEMU runs: the OVS port exists, so
-			// OVS connects to QEMU's socket at once.
-			if _, err := virt.Virsh(ctx, "start", g.domain); err != nil {
-				return fmt.Errorf("%w\nQEMU log:\n%s", err, virt.QEMULog(g.domain))
+			if err := g.launcher.Sync(); err != nil {
+				return fmt.Errorf("%w\n%s", err, tails(work, g.rep.Name))
 			}
-			log.Info("guest started", "domain", g.domain, "console", g.console.Path)
+			log.Info("SyncVirtualMachine returned", "vmi", g.rep.Name)
+		}
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		for _, g := range guests {
+			e, err := handler.WaitFor(rctx, g.rep.Name, 0, func(e launcherpod.DomainEvent) bool { return e.Status == api.Running })
+			if err != nil {
+				return fmt.Errorf("%w\n%s", err, tails(work, g.rep.Name))
+			}
+			log.Info("domain event", "vmi", g.rep.Name, "type", e.Type, "status", e.Status, "reason", e.Reason)
+		}
+		return nil
+	}); err != nil {
+		return res, err
+	}
+
+	if err := step("check QEMU bound the compute-view socket path", func() error {
+		for _, g := range guests {
+			if err := checkQEMUSocket(g); err != nil {
+				return err
+			}
+			log.Info("QEMU listens on the compute-view path", "vmi", g.rep.Name, "qemuPid", g.qemuPid,
+				"path", g.paths.ComputeSocket, "ovsConnectsVia", g.paths.OVSSocket)
 		}
 		return nil
 	}); err != nil {
@@ -341,7 +381,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		for _, g := range guests {
 			line, err := g.console.WaitFor(bctx, 0, guest.MarkerPingOK)
 			if err != nil {
-				return fmt.Errorf("%s: %w\nQEMU log:\n%s\nOVS log:\n%s", g.rep.Name, err, virt.QEMULog(g.domain), ovs.LogTail("ovs-vswitchd", 10))
+				return fmt.Errorf("%s: %w\nconsole:\n%s\nOVS log:\n%s", g.rep.Name, err, g.console.Tail(15), ovs.LogTail("ovs-vswitchd", 10))
 			}
 			g.rep.FirstPing = line
 			if g.rep.FirstRTT, err = guest.RTT(line); err != nil {
@@ -366,6 +406,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	}
 
 	if err := step("restart ovs-vswitchd and wait for ping to resume", func() error {
+		logOffset := fileSize(ovs.LogFile("ovs-vswitchd"))
 		start := time.Now()
 		if err := ovs.RestartVswitchd(ctx); err != nil {
 			return err
@@ -388,18 +429,34 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 			log.Info("ping after restart", "from", g.rep.Name, "line", lines[0])
 		}
 		res.ResumedAfter = time.Since(start)
-		return waitConnected(ctx, ovs, guests, time.Minute, log)
+		res.StaleStatus, err = waitReconnected(ctx, ovs, guests, logOffset, log)
+		return err
 	}); err != nil {
 		return res, err
 	}
 
-	if err := step("stop guests, CNI DEL, check nothing is left", func() error {
+	if err := step("check our interface in every define (virt-launcher redefines)", func() error {
 		for _, g := range guests {
-			if _, err := virt.Virsh(ctx, "destroy", g.domain); err != nil {
+			// virt-handler syncs again on every VMI update: one more here.
+			if err := g.launcher.Sync(); err != nil {
 				return err
 			}
-			if _, err := virt.Virsh(ctx, "undefine", g.domain); err != nil {
-				return err
+			n, err := checkDefines(filepath.Join(work, g.rep.Name+"-"+launcherpod.TestOnlySidecar+".log"), g.paths.ComputeSocket)
+			if err != nil {
+				return fmt.Errorf("%s: %w", g.rep.Name, err)
+			}
+			g.rep.Defines = n
+			log.Info("every define carried our interface", "vmi", g.rep.Name, "defines", n, "path", g.paths.ComputeSocket)
+		}
+		return nil
+	}); err != nil {
+		return res, err
+	}
+
+	if err := step("shut down: virt-handler's shutdown, virt-launcher exits by itself, CNI DEL twice, nothing left", func() error {
+		for _, g := range guests {
+			if err := shutdown(ctx, handler, g, log); err != nil {
+				return fmt.Errorf("%s: %w\n%s", g.rep.Name, err, tails(work, g.rep.Name))
 			}
 		}
 		for _, g := range guests {
@@ -420,6 +477,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		return res, err
 	}
 	for _, g := range guests {
+		g.rep.Events = handler.Events(g.rep.Name)
 		res.Guests = append(res.Guests, g.rep)
 	}
 	return res, nil

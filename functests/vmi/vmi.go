@@ -8,6 +8,7 @@
 package vmi
 
 import (
+	"github.com/google/uuid"
 	k8sv1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -127,5 +128,50 @@ func WithNUMAPassthrough() Option {
 	return func(vmi *v1.VirtualMachineInstance) {
 		vmi.Spec.Domain.CPU.DedicatedCPUPlacement = true
 		vmi.Spec.Domain.CPU.NUMA = &v1.NUMA{GuestMappingPassthrough: &v1.NUMAGuestMappingPassthrough{}}
+	}
+}
+
+// KernelBootImage is the (never pulled) image the test guest's kernel and
+// initrd come from; KernelPath and InitrdPath are their paths in it.
+const (
+	KernelBootImage = "vhostuser-test-guest:local"
+	KernelPath      = "/boot/vmlinuz"
+	InitrdPath      = "/boot/initrd.img"
+)
+
+// WithKernelBoot boots the guest directly from a kernel and initrd of a
+// kernelBoot container, with the kernel command line args - how a KubeVirt
+// user boots a guest without a disk.
+func WithKernelBoot(args string) Option {
+	return func(vmi *v1.VirtualMachineInstance) {
+		if vmi.Spec.Domain.Firmware == nil {
+			vmi.Spec.Domain.Firmware = &v1.Firmware{}
+		}
+		vmi.Spec.Domain.Firmware.KernelBoot = &v1.KernelBoot{
+			KernelArgs: args,
+			Container: &v1.KernelBootContainer{
+				Image:      KernelBootImage,
+				KernelPath: KernelPath,
+				InitrdPath: InitrdPath,
+			},
+		}
+	}
+}
+
+// WithTerminationGracePeriod sets spec.terminationGracePeriodSeconds.
+func WithTerminationGracePeriod(seconds int64) Option {
+	return func(vmi *v1.VirtualMachineInstance) { vmi.Spec.TerminationGracePeriodSeconds = &seconds }
+}
+
+// WithFirmwareUUID sets spec.domain.firmware.uuid as virt-api's defaulting
+// does (a UUID derived from the VMI name): virt-launcher defines the domain
+// more than once, and without it libvirt would give each define a new UUID
+// and refuse the second.
+func WithFirmwareUUID() Option {
+	return func(vmi *v1.VirtualMachineInstance) {
+		if vmi.Spec.Domain.Firmware == nil {
+			vmi.Spec.Domain.Firmware = &v1.Firmware{}
+		}
+		vmi.Spec.Domain.Firmware.UUID = types.UID(uuid.NewSHA1(uuid.NameSpaceOID, []byte(vmi.Namespace+"/"+vmi.Name)).String())
 	}
 }

@@ -48,6 +48,10 @@ import (
 // DefaultSchema is where Debian installs the Open_vSwitch database schema.
 const DefaultSchema = "/usr/share/openvswitch/vswitch.ovsschema"
 
+// DPDKRuntimeDir is where DPDK keeps the runtime files (config, fbarrays)
+// of each --file-prefix when run as root.
+const DPDKRuntimeDir = "/var/run/dpdk"
+
 // Options tune Start. The zero value is a good default.
 type Options struct {
 	// Dir is the parent of the instance directory (default: os.TempDir()).
@@ -237,15 +241,56 @@ func (o *OVS) Pid(daemon string) int {
 		return 0
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 || syscall.Kill(pid, 0) != nil {
-		return 0
-	}
-	// An exited daemon nobody reaped yet (its parent is the init of a
-	// container without a reaper) is not running.
-	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil && bytes.Contains(st, []byte(") Z ")) {
+	if err != nil || pid <= 0 || !alive(pid) {
 		return 0
 	}
 	return pid
+}
+
+// alive tells whether any thread of process pid still runs.
+//
+// A daemon nobody reaps (its parent is the init of a container without a
+// reaper) stays a zombie after it exited, so a zombie counts as gone. But
+// the thread-group leader turns zombie as soon as ITS thread exits, while
+// the other threads may still be running or tearing down: ovs-vswitchd's
+// DPDK threads hold the locks on the runtime files under
+// /var/run/dpdk/<file-prefix> until the last thread is gone, and an
+// ovs-vswitchd started on the same prefix before that fails with "EAL:
+// Cannot allocate memzone list". So the process is gone only when every
+// task of it is a zombie or dead.
+func alive(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		// /proc/<pid> vanished between the two looks: reaped.
+		return !errors.Is(err, os.ErrNotExist)
+	}
+	for _, t := range tasks {
+		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, t.Name()))
+		if err != nil {
+			continue // the thread is gone
+		}
+		if !zombieOrDead(st) {
+			return true
+		}
+	}
+	return false
+}
+
+// zombieOrDead reads the state field of a /proc/.../stat line: the first
+// field after the ")" that ends the command name.
+func zombieOrDead(stat []byte) bool {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 || i+2 >= len(stat) {
+		return false
+	}
+	switch stat[i+2] {
+	case 'Z', 'X', 'x':
+		return true
+	}
+	return false
 }
 
 // StartDB starts ovsdb-server on the existing database.
@@ -335,20 +380,30 @@ func (o *OVS) stopDaemon(ctx context.Context, daemon string, cmd ...string) erro
 		return nil
 	}
 	_, err := o.Appctl(ctx, daemon, cmd...)
-	deadline := time.Now().Add(10 * time.Second)
-	for o.Pid(daemon) != 0 {
-		if time.Now().After(deadline) {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-			time.Sleep(100 * time.Millisecond)
-			if o.Pid(daemon) != 0 {
-				return fmt.Errorf("ovsenv: %s (pid %d) does not stop (appctl: %v)", daemon, pid, err)
-			}
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
+	// Wait on the pid, not on the pid file: the daemon removes its pid file
+	// while exiting, before all of its threads are gone.
+	if waitGone(pid, 10*time.Second) {
+		_ = os.Remove(o.pidfile(daemon))
+		return nil
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	if !waitGone(pid, 5*time.Second) {
+		return fmt.Errorf("ovsenv: %s (pid %d) does not stop (appctl: %v)", daemon, pid, err)
 	}
 	_ = os.Remove(o.pidfile(daemon))
 	return nil
+}
+
+// waitGone polls until no thread of pid runs, at most timeout.
+func waitGone(pid int, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for alive(pid) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
 }
 
 // Stop stops both daemons, deletes the network namespace and (unless
@@ -358,6 +413,10 @@ func (o *OVS) Stop() error {
 	defer cancel()
 	var errs []error
 	errs = append(errs, o.StopVswitchd(ctx), o.StopDB(ctx))
+	if o.FilePrefix != "" && o.Pid("ovs-vswitchd") == 0 {
+		// DPDK's runtime files of this instance's unique prefix.
+		errs = append(errs, os.RemoveAll(filepath.Join(DPDKRuntimeDir, o.FilePrefix)))
+	}
 	if o.Netns != "" {
 		if _, err := o.run(ctx, "ip", "netns", "del", o.Netns); err != nil && !strings.Contains(err.Error(), "No such file") {
 			errs = append(errs, err)

@@ -1,6 +1,7 @@
 // Command demo runs the local vhost-user dataplane chain once, with progress
-// output and a summary: two TCG guests ping each other over a private
-// OVS-DPDK through our CNI plugin and sidecar. `make demo` installs the
+// output and a summary: two TCG guests, each started by KubeVirt's real
+// virt-launcher in a pod-like set of namespaces with our sidecar, ping each
+// other over a private OVS-DPDK through our CNI plugin. `make demo` installs the
 // Debian packages and builds the binaries first. It needs root and exits 0
 // only when the guests pinged (and everything was cleaned up).
 package main
@@ -18,9 +19,14 @@ import (
 
 	"github.com/kubevirt-vhostuser/vhostuser/functests/dataplane"
 	"github.com/kubevirt-vhostuser/vhostuser/functests/guest"
+	"github.com/kubevirt-vhostuser/vhostuser/functests/podcontainer"
 )
 
-func main() { os.Exit(run()) }
+func main() {
+	// This binary is also the init of the virt-launcher pods' containers.
+	podcontainer.Main()
+	os.Exit(run())
+}
 
 func run() int {
 	defBin := os.Getenv("VHOSTUSER_BIN")
@@ -29,7 +35,7 @@ func run() int {
 	}
 	bin := flag.String("bin", defBin, "directory with the vhostuser and vhostuser-sidecar binaries (env VHOSTUSER_BIN)")
 	cache := flag.String("cache", guest.CacheDir(), "guest kernel and initramfs cache (env "+guest.CacheDirEnv+")")
-	keep := flag.Bool("keep", false, "keep the work directory (logs, domain XML, consoles)")
+	keep := flag.Bool("keep", false, "keep the work directory (container logs, consoles)")
 	bootTimeout := flag.Duration("boot-timeout", 4*time.Minute, "how long the guests may take from start to first ping")
 	flag.Parse()
 
@@ -60,8 +66,11 @@ func run() int {
 			fmt.Printf("  %-55s %8.1fs\n", s.Name, s.Took.Seconds())
 		}
 		for _, g := range res.Guests {
-			fmt.Printf("  %s %s  OVS port %s  ping RTT median %v (first ping, with ARP: %v)\n    socket (host)    %s\n    socket (compute) %s\n",
-				g.Name, g.IP, g.Port, g.RTT, g.FirstRTT, g.HostSocket, g.ComputeSocket)
+			fmt.Printf("  %s %s  OVS port %s  ping RTT median %v (first ping, with ARP: %v)\n    socket (host)    %s\n    socket (compute, bound by QEMU) %s\n    virt-launcher defines through the hooks %d, domain events %d\n",
+				g.Name, g.IP, g.Port, g.RTT, g.FirstRTT, g.HostSocket, g.ComputeSocket, g.Defines, len(g.Events))
+		}
+		for _, p := range res.StaleStatus {
+			fmt.Printf("  note: port %s kept a stale OVSDB status after the restart; ovs-vswitchd logged its device as added again\n", p)
 		}
 		if res.ResumedAfter > 0 {
 			fmt.Printf("  ping resumed %.1fs after the ovs-vswitchd restart\n", res.ResumedAfter.Seconds())
@@ -75,6 +84,6 @@ func run() int {
 		fmt.Println("FAILED:", err)
 		return 1
 	}
-	fmt.Println("OK: the guests pinged each other over OVS-DPDK vhost-user; everything was cleaned up")
+	fmt.Println("OK: virt-launcher ran both VMIs; the guests pinged each other over OVS-DPDK vhost-user; everything was cleaned up")
 	return 0
 }
