@@ -309,18 +309,26 @@ func vhostuserPod(ns, name, nad string) map[string]any {
 // that sets them to anything else is refused.
 func (l *local) applyNAD(ctx context.Context, name, bridge string) string {
 	l.t.Helper()
+	return l.applyNADWith(ctx, name, map[string]any{"bridge": bridge})
+}
+
+// applyNADWith creates a vhostuser NetworkAttachmentDefinition with the
+// fields of conf and returns its CNI network name.
+func (l *local) applyNADWith(ctx context.Context, name string, conf map[string]any) string {
+	l.t.Helper()
 	netName := "vhu-" + nonce(l.t)
-	conf, err := json.Marshal(map[string]any{
-		"cniVersion": "1.1.0", "name": netName, "type": "vhostuser",
-		"bridge": bridge,
-	})
+	full := map[string]any{"cniVersion": "1.1.0", "name": netName, "type": "vhostuser"}
+	for k, v := range conf {
+		full[k] = v
+	}
+	b, err := json.Marshal(full)
 	if err != nil {
 		l.t.Fatal(err)
 	}
 	l.apply(ctx, map[string]any{
 		"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
 		"metadata": map[string]any{"name": name, "namespace": l.ns},
-		"spec":     map[string]any{"config": string(conf)},
+		"spec":     map[string]any{"config": string(b)},
 	})
 	return netName
 }
@@ -336,14 +344,48 @@ func TestLocalClusterVhostuserMissingBridge(t *testing.T) {
 
 	bridge := "brmiss" + nonce(t)[:6]
 	netName := l.applyNAD(ctx, "missing-bridge", bridge)
+	l.refusedADD(ctx, "nobridge", "missing-bridge", netName, fmt.Sprintf("%q", bridge), "does not exist")
+}
+
+// TestLocalClusterNADNodeField: a NAD that points a node setting elsewhere
+// (ovsdbSocket at another OVSDB, as a tenant could to make the root plugin
+// talk to a server of its choice) is refused on ADD with an error naming the
+// field, and leaves nothing; the node's own value repeated in a NAD is
+// accepted (docs/configuration.md, the one narrow override).
+func TestLocalClusterNADNodeField(t *testing.T) {
+	l := setupVhostuser(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	other := "unix:/tmp/vhostuser-local-" + nonce(t) + ".sock"
+	netName := l.applyNADWith(ctx, "other-ovsdb", map[string]any{"bridge": localBridge, "ovsdbSocket": other})
+	l.refusedADD(ctx, "otherdb", "other-ovsdb", netName, `"ovsdbSocket" is a node setting`)
+
+	l.applyNADWith(ctx, "node-ovsdb", map[string]any{"bridge": localBridge, "ovsdbSocket": l.node.OVSDBSocket})
+	l.apply(ctx, vhostuserPod(l.ns, "nodedb", "node-ovsdb"))
+	l.waitRunning(ctx, "nodedb")
+	uid := l.jsonpath(ctx, "{.metadata.uid}", "-n", l.ns, "get", "pod", "nodedb")
+	if rows := l.ovsFind(ctx, "Port", "vhostuser.kubevirt.io/pod-uid", uid); len(rows) != 1 {
+		t.Errorf("NAD repeating the node's ovsdbSocket: want 1 OVS port of pod %s, got %v", uid, rows)
+	}
+	l.kubectl(ctx, "-n", l.ns, "delete", "pod", "nodedb", "--wait", "--timeout", "60s")
+}
+
+// refusedADD applies a pod on the NAD nad (CNI network netName), waits for a
+// FailedCreatePodSandBox event whose message holds every one of want (our
+// plugin's error, through Multus, containerd and the kubelet), checks that
+// the pod stays Pending and the failed ADDs left no OVS port, socket
+// directory or short link, and deletes the pod.
+func (l *vhu) refusedADD(ctx context.Context, pod, nad, netName string, want ...string) {
+	l.t.Helper()
 	links := l.shortLinks()
-	l.apply(ctx, vhostuserPod(l.ns, "nobridge", "missing-bridge"))
-	uid := l.jsonpath(ctx, "{.metadata.uid}", "-n", l.ns, "get", "pod", "nobridge")
+	l.apply(ctx, vhostuserPod(l.ns, pod, nad))
+	uid := l.jsonpath(ctx, "{.metadata.uid}", "-n", l.ns, "get", "pod", pod)
 
 	var msg string
-	l.eventually(ctx, "a FailedCreatePodSandBox event naming the bridge", func() error {
+	l.eventually(ctx, fmt.Sprintf("a FailedCreatePodSandBox event with %q", want), func() error {
 		out, err := l.try(ctx, "-n", l.ns, "get", "events", "-o", "json",
-			"--field-selector", "involvedObject.name=nobridge,reason=FailedCreatePodSandBox")
+			"--field-selector", "involvedObject.name="+pod+",reason=FailedCreatePodSandBox")
 		if err != nil {
 			return err
 		}
@@ -355,40 +397,44 @@ func TestLocalClusterVhostuserMissingBridge(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &evs); err != nil {
 			return err
 		}
+	next:
 		for _, e := range evs.Items {
-			if strings.Contains(e.Message, fmt.Sprintf("%q", bridge)) && strings.Contains(e.Message, "does not exist") {
-				msg = e.Message
-				return nil
+			for _, w := range want {
+				if !strings.Contains(e.Message, w) {
+					continue next
+				}
 			}
+			msg = e.Message
+			return nil
 		}
 		return fmt.Errorf("events so far: %v", evs.Items)
 	})
-	t.Logf("event: %s", msg)
-	if phase := l.jsonpath(ctx, "{.status.phase}", "-n", l.ns, "get", "pod", "nobridge"); phase != "Pending" {
-		t.Errorf("pod phase %q, want Pending", phase)
+	l.t.Logf("event: %s", msg)
+	if phase := l.jsonpath(ctx, "{.status.phase}", "-n", l.ns, "get", "pod", pod); phase != "Pending" {
+		l.t.Errorf("pod phase %q, want Pending", phase)
 	}
 
 	if rows := l.ovsFind(ctx, "Interface", "vhostuser.kubevirt.io/network", netName); len(rows) != 0 {
-		t.Errorf("failed ADD left OVS interfaces: %v", rows)
+		l.t.Errorf("failed ADD left OVS interfaces: %v", rows)
 	}
 	if rows := l.ovsFind(ctx, "Port", "vhostuser.kubevirt.io/network", netName); len(rows) != 0 {
-		t.Errorf("failed ADD left OVS ports: %v", rows)
+		l.t.Errorf("failed ADD left OVS ports: %v", rows)
 	}
 	p, err := l.layout.For(socketpath.Attachment{PodUID: uid, IfName: "x"})
 	if err != nil {
-		t.Fatal(err)
+		l.t.Fatal(err)
 	}
 	sockRoot := filepath.Join(p.VolumeDir, socketpath.SocketsDir)
 	if entries, err := os.ReadDir(sockRoot); err == nil && len(entries) != 0 {
-		t.Errorf("failed ADD left socket directories in %s: %v", sockRoot, entries)
+		l.t.Errorf("failed ADD left socket directories in %s: %v", sockRoot, entries)
 	}
 	for n := range l.shortLinks() {
 		if !links[n] {
-			t.Errorf("failed ADD left short link %s", n)
+			l.t.Errorf("failed ADD left short link %s", n)
 		}
 	}
 
-	l.kubectl(ctx, "-n", l.ns, "delete", "pod", "nobridge", "--wait", "--timeout", "60s")
+	l.kubectl(ctx, "-n", l.ns, "delete", "pod", pod, "--wait", "--timeout", "60s")
 }
 
 // shortLinks lists the node's short socket directory (the installer
