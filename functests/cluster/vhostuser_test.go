@@ -7,29 +7,65 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kubevirt-vhostuser/vhostuser/cni/config"
+	"github.com/kubevirt-vhostuser/vhostuser/pkg/socketpath"
 )
 
-// The node's OVS of make cluster-up (hack/cluster/env.sh: OVS_DIR, OVS_BRIDGE).
-const (
-	localBridge = "br-dpdk"
-	// hookVolume is the emptyDir of a virt-launcher pod that the plugin puts
-	// the socket directory in (its "volume" default); the pods here carry
-	// one of that name, as virt-launcher pods do.
-	hookVolume = "hook-sidecar-sockets"
-	kubeletDir = "/var/lib/kubelet"
-)
+// The node's OVS bridge of make cluster-up (hack/cluster/env.sh: OVS_BRIDGE).
+const localBridge = "br-dpdk"
+
+// hookVolume is the emptyDir of a virt-launcher pod that the plugin puts the
+// socket directory in (its "volume" default); the pods here carry one of
+// that name, as virt-launcher pods do.
+const hookVolume = socketpath.DefaultVolume
 
 // columns of each table ovsFind reads.
 var columns = map[string]string{"Interface": "name,type,options,external_ids", "Port": "name,external_ids"}
 
-func (l *local) ovsDB() string { return "unix:" + filepath.Join(l.state, "ovs", "db.sock") }
+// vhu is a local cluster test of our plugin: the node configuration our
+// installer DaemonSet wrote, and the layout the plugin derives from it.
+type vhu struct {
+	*local
+	node   config.NodeConf
+	layout socketpath.Layout
+}
+
+// setupVhostuser is setupLocal plus the node's configuration, read from the
+// file the installer DaemonSet writes, as the plugin reads it: the tests
+// look where the plugin was told to work, and talk to the OVSDB it uses.
+func setupVhostuser(t *testing.T) *vhu {
+	t.Helper()
+	l := setupLocal(t)
+	if _, err := exec.LookPath("ovs-vsctl"); err != nil {
+		t.Fatalf("ovs-vsctl not in PATH (make deps): %v", err)
+	}
+	if _, err := os.Stat(config.DefaultNodeConfigFile); err != nil {
+		t.Fatalf("node configuration: %v (the installer DaemonSet writes it)", err)
+	}
+	n, err := config.LoadNode(config.DefaultNodeConfigFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &vhu{local: l, node: n, layout: socketpath.Layout{KubeletRoot: n.KubeletRoot, Volume: hookVolume, ShortDir: n.ShortSocketDir}}
+}
+
+// ovsDB is the node's OVSDB endpoint in ovs-vsctl's --db syntax.
+func (l *vhu) ovsDB() string {
+	if strings.HasPrefix(l.node.OVSDBSocket, "unix:") {
+		return l.node.OVSDBSocket
+	}
+	return "unix:" + l.node.OVSDBSocket
+}
 
 // ovsFind returns the rows of table whose external_ids carry key=value,
 // each as column name -> value in ovs-vsctl's JSON encoding.
-func (l *local) ovsFind(ctx context.Context, table, key, value string) []map[string]any {
+func (l *vhu) ovsFind(ctx context.Context, table, key, value string) []map[string]any {
 	l.t.Helper()
 	out, err := exec.CommandContext(ctx, "ovs-vsctl", "--db", l.ovsDB(), "--timeout", "10", "--format", "json",
 		"--columns", columns[table], "find", table,
@@ -80,15 +116,13 @@ type networkStatus struct {
 }
 
 // TestLocalClusterVhostuserPod: Multus, called by containerd under a real
-// kubelet, calls our plugin (installed by our DaemonSet) for a plain pod
-// annotated with a vhostuser NetworkAttachmentDefinition; the OVS port, short
-// link and socket directory exist while the pod runs and are gone after it is
-// deleted.
+// kubelet, calls our plugin (installed by our DaemonSet, configured by the
+// node configuration it wrote) for a plain pod annotated with a vhostuser
+// NetworkAttachmentDefinition; the OVS port, short link and socket directory
+// exist while the pod runs, named and laid out as pkg/socketpath and
+// docs/configuration.md say, and are gone after the pod is deleted.
 func TestLocalClusterVhostuserPod(t *testing.T) {
-	l := setupLocal(t)
-	if _, err := exec.LookPath("ovs-vsctl"); err != nil {
-		t.Fatalf("ovs-vsctl not in PATH (make deps): %v", err)
-	}
+	l := setupVhostuser(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
@@ -101,12 +135,24 @@ func TestLocalClusterVhostuserPod(t *testing.T) {
 
 	uid := l.jsonpath(ctx, "{.metadata.uid}", "-n", l.ns, "get", "pod", "vhu")
 	ifname := l.multusIfname(ctx, "vhu", "vhostuser")
+	p, err := l.layout.For(socketpath.Attachment{PodUID: uid, IfName: ifname})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// docs/configuration.md: port vhu<id>, 32 hex characters.
+	portName := "vhu" + p.ID
+	if len(p.ID) != socketpath.IDLen || len(portName) != 3+32 {
+		t.Fatalf("attachment ID %q: want %d hex characters", p.ID, socketpath.IDLen)
+	}
 
 	ifaces := l.ovsFind(ctx, "Interface", "vhostuser.kubevirt.io/pod-uid", uid)
 	if len(ifaces) != 1 {
 		t.Fatalf("want 1 OVS interface of pod %s, got %v", uid, ifaces)
 	}
 	iface := ifaces[0]
+	if iface["name"] != portName {
+		t.Errorf("interface name %v, want %s", iface["name"], portName)
+	}
 	if iface["type"] != "dpdkvhostuserclient" {
 		t.Errorf("interface type %v, want dpdkvhostuserclient", iface["type"])
 	}
@@ -129,48 +175,101 @@ func TestLocalClusterVhostuserPod(t *testing.T) {
 	if len(ports) != 1 {
 		t.Fatalf("want 1 OVS port of pod %s, got %v", uid, ports)
 	}
-	br, err := exec.CommandContext(ctx, "ovs-vsctl", "--db", l.ovsDB(), "port-to-br", fmt.Sprint(ports[0]["name"])).Output()
+	if ports[0]["name"] != portName {
+		t.Errorf("port name %v, want %s", ports[0]["name"], portName)
+	}
+	br, err := exec.CommandContext(ctx, "ovs-vsctl", "--db", l.ovsDB(), "port-to-br", portName).Output()
 	if err != nil || strings.TrimSpace(string(br)) != localBridge {
-		t.Errorf("port %v is on bridge %q (%v), want %s", ports[0]["name"], br, err, localBridge)
+		t.Errorf("port %s is on bridge %q (%v), want %s", portName, br, err, localBridge)
 	}
 
 	// vhost-server-path: <short dir>/<id>/vhost.sock, <short dir>/<id> a link
 	// into this pod's emptyDir as the kubelet lays it out.
 	server := ovsMap(iface["options"])["vhost-server-path"]
-	if server == "" || len(server) > 107 {
-		t.Fatalf("vhost-server-path %q: empty or too long for a unix socket", server)
+	if server != p.OVSSocket || len(server) > socketpath.MaxSocketPath {
+		t.Fatalf("vhost-server-path %q, want %q (at most %d bytes)", server, p.OVSSocket, socketpath.MaxSocketPath)
 	}
-	link := filepath.Dir(server)
-	target, err := filepath.EvalSymlinks(link)
+	target, err := filepath.EvalSymlinks(p.ShortLink)
 	if err != nil {
-		t.Fatalf("short link %s: %v", link, err)
+		t.Fatalf("short link %s: %v", p.ShortLink, err)
 	}
-	emptyDir := filepath.Join(kubeletDir, "pods", uid, "volumes", "kubernetes.io~empty-dir", hookVolume)
-	if !strings.HasPrefix(target, emptyDir+"/") {
-		t.Fatalf("short link %s resolves to %s, outside the pod's emptyDir %s", link, target, emptyDir)
+	if target != p.HostDir {
+		t.Fatalf("short link %s resolves to %s, want the pod's socket directory %s", p.ShortLink, target, p.HostDir)
 	}
-	if fi, err := os.Stat(target); err != nil || !fi.IsDir() {
-		t.Fatalf("socket directory %s: %v", target, err)
-	}
+	l.checkModes(p)
 	// The same directory seen from inside the pod.
-	rel := strings.TrimPrefix(target, emptyDir)
-	l.kubectl(ctx, "-n", l.ns, "exec", "vhu", "--", "/bin/busybox", "test", "-d", "/var/run/kubevirt-hooks"+rel)
+	l.kubectl(ctx, "-n", l.ns, "exec", "vhu", "--", "/bin/busybox", "test", "-d", filepath.Dir(p.ComputeSocket))
 
 	start = time.Now()
 	l.kubectl(ctx, "-n", l.ns, "delete", "pod", "vhu", "--wait", "--timeout", "60s")
 	t.Logf("vhostuser pod deleted in %.1f s", time.Since(start).Seconds())
+	l.checkGone(ctx, uid, p)
+}
+
+// checkModes: the socket directory and its parents as
+// docs/configuration.md and docs/security.md describe them, from the node
+// configuration: <ifname>/ root:socketDirGroup socketDirMode, vhostuser/
+// root:root 0755, the volume root sticky.
+func (l *vhu) checkModes(p socketpath.Paths) {
+	l.t.Helper()
+	wantMode, err := strconv.ParseUint(l.node.SocketDirMode, 8, 32)
+	if err != nil {
+		l.t.Fatalf("node socketDirMode %q: %v", l.node.SocketDirMode, err)
+	}
+	for _, c := range []struct {
+		dir      string
+		uid, gid int
+		mode     uint64
+	}{
+		{p.HostDir, 0, *l.node.SocketDirGroup, wantMode},
+		{filepath.Dir(p.HostDir), 0, 0, 0o755},
+	} {
+		uid, gid, mode := statDir(l.t, c.dir)
+		if uid != c.uid || gid != c.gid || mode != c.mode {
+			l.t.Errorf("%s is %d:%d %#o, want %d:%d %#o", c.dir, uid, gid, mode, c.uid, c.gid, c.mode)
+		}
+	}
+	if _, _, mode := statDir(l.t, p.VolumeDir); mode&0o1000 == 0 {
+		l.t.Errorf("pod volume %s is %#o, want the sticky bit", p.VolumeDir, mode)
+	}
+}
+
+// statDir returns owner, group and mode bits (permissions, setuid, setgid,
+// sticky) of a directory, not following a symlink.
+func statDir(t *testing.T, dir string) (uid, gid int, mode uint64) {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Lstat(dir, &st); err != nil {
+		t.Fatalf("stat %s: %v", dir, err)
+	}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
+		t.Fatalf("%s is not a directory (mode %#o)", dir, st.Mode)
+	}
+	return int(st.Uid), int(st.Gid), uint64(st.Mode & 0o7777)
+}
+
+// checkGone: after the pod's deletion, no OVS interface or port of the pod,
+// no short link, and (once the kubelet has removed the volume) no socket
+// directory.
+func (l *vhu) checkGone(ctx context.Context, uid string, p socketpath.Paths) {
+	l.t.Helper()
 	if rows := l.ovsFind(ctx, "Interface", "vhostuser.kubevirt.io/pod-uid", uid); len(rows) != 0 {
-		t.Errorf("OVS interfaces left after pod deletion: %v", rows)
+		l.t.Errorf("OVS interfaces left after pod deletion: %v", rows)
 	}
 	if rows := l.ovsFind(ctx, "Port", "vhostuser.kubevirt.io/pod-uid", uid); len(rows) != 0 {
-		t.Errorf("OVS ports left after pod deletion: %v", rows)
+		l.t.Errorf("OVS ports left after pod deletion: %v", rows)
 	}
-	if _, err := os.Lstat(link); !os.IsNotExist(err) {
-		t.Errorf("short link %s left after pod deletion (%v)", link, err)
+	if _, err := os.Lstat(p.ShortLink); !os.IsNotExist(err) {
+		l.t.Errorf("short link %s left after pod deletion (%v)", p.ShortLink, err)
 	}
-	if _, err := os.Lstat(target); !os.IsNotExist(err) {
-		t.Errorf("socket directory %s left after pod deletion (%v)", target, err)
-	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	l.eventually(wctx, "socket directory removed with the pod", func() error {
+		if _, err := os.Lstat(p.HostDir); !os.IsNotExist(err) {
+			return fmt.Errorf("%s left after pod deletion (%v)", p.HostDir, err)
+		}
+		return nil
+	})
 }
 
 // multusIfname returns the pod interface name Multus reports in the pod's
@@ -199,27 +298,37 @@ func vhostuserPod(ns, name, nad string) map[string]any {
 	spec := pod["spec"].(map[string]any)
 	spec["volumes"] = []any{map[string]any{"name": hookVolume, "emptyDir": map[string]any{}}}
 	spec["containers"].([]any)[0].(map[string]any)["volumeMounts"] = []any{
-		map[string]any{"name": hookVolume, "mountPath": "/var/run/kubevirt-hooks"},
+		map[string]any{"name": hookVolume, "mountPath": socketpath.ComputeHooksDir},
 	}
 	return pod
 }
 
 // applyNAD creates a vhostuser NetworkAttachmentDefinition on bridge and
-// returns its CNI network name.
+// returns its CNI network name. It sets no node field (ovsdbSocket,
+// kubeletRoot, ...): those are the node's (docs/configuration.md), and a NAD
+// that sets them to anything else is refused.
 func (l *local) applyNAD(ctx context.Context, name, bridge string) string {
 	l.t.Helper()
+	return l.applyNADWith(ctx, name, map[string]any{"bridge": bridge})
+}
+
+// applyNADWith creates a vhostuser NetworkAttachmentDefinition with the
+// fields of conf and returns its CNI network name.
+func (l *local) applyNADWith(ctx context.Context, name string, conf map[string]any) string {
+	l.t.Helper()
 	netName := "vhu-" + nonce(l.t)
-	conf, err := json.Marshal(map[string]any{
-		"cniVersion": "1.1.0", "name": netName, "type": "vhostuser",
-		"bridge": bridge, "ovsdbSocket": l.ovsDB(),
-	})
+	full := map[string]any{"cniVersion": "1.1.0", "name": netName, "type": "vhostuser"}
+	for k, v := range conf {
+		full[k] = v
+	}
+	b, err := json.Marshal(full)
 	if err != nil {
 		l.t.Fatal(err)
 	}
 	l.apply(ctx, map[string]any{
 		"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
 		"metadata": map[string]any{"name": name, "namespace": l.ns},
-		"spec":     map[string]any{"config": string(conf)},
+		"spec":     map[string]any{"config": string(b)},
 	})
 	return netName
 }
@@ -229,20 +338,54 @@ func (l *local) applyNAD(ctx context.Context, name, bridge string) string {
 // the bridge (through Multus, containerd and the kubelet), and the failed
 // ADDs leave no port, short link or socket directory.
 func TestLocalClusterVhostuserMissingBridge(t *testing.T) {
-	l := setupLocal(t)
+	l := setupVhostuser(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
 	bridge := "brmiss" + nonce(t)[:6]
 	netName := l.applyNAD(ctx, "missing-bridge", bridge)
-	links := shortLinks(t)
-	l.apply(ctx, vhostuserPod(l.ns, "nobridge", "missing-bridge"))
-	uid := l.jsonpath(ctx, "{.metadata.uid}", "-n", l.ns, "get", "pod", "nobridge")
+	l.refusedADD(ctx, "nobridge", "missing-bridge", netName, fmt.Sprintf("%q", bridge), "does not exist")
+}
+
+// TestLocalClusterNADNodeField: a NAD that points a node setting elsewhere
+// (ovsdbSocket at another OVSDB, as a tenant could to make the root plugin
+// talk to a server of its choice) is refused on ADD with an error naming the
+// field, and leaves nothing; the node's own value repeated in a NAD is
+// accepted (docs/configuration.md, the one narrow override).
+func TestLocalClusterNADNodeField(t *testing.T) {
+	l := setupVhostuser(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	other := "unix:/tmp/vhostuser-local-" + nonce(t) + ".sock"
+	netName := l.applyNADWith(ctx, "other-ovsdb", map[string]any{"bridge": localBridge, "ovsdbSocket": other})
+	l.refusedADD(ctx, "otherdb", "other-ovsdb", netName, `"ovsdbSocket" is a node setting`)
+
+	l.applyNADWith(ctx, "node-ovsdb", map[string]any{"bridge": localBridge, "ovsdbSocket": l.node.OVSDBSocket})
+	l.apply(ctx, vhostuserPod(l.ns, "nodedb", "node-ovsdb"))
+	l.waitRunning(ctx, "nodedb")
+	uid := l.jsonpath(ctx, "{.metadata.uid}", "-n", l.ns, "get", "pod", "nodedb")
+	if rows := l.ovsFind(ctx, "Port", "vhostuser.kubevirt.io/pod-uid", uid); len(rows) != 1 {
+		t.Errorf("NAD repeating the node's ovsdbSocket: want 1 OVS port of pod %s, got %v", uid, rows)
+	}
+	l.kubectl(ctx, "-n", l.ns, "delete", "pod", "nodedb", "--wait", "--timeout", "60s")
+}
+
+// refusedADD applies a pod on the NAD nad (CNI network netName), waits for a
+// FailedCreatePodSandBox event whose message holds every one of want (our
+// plugin's error, through Multus, containerd and the kubelet), checks that
+// the pod stays Pending and the failed ADDs left no OVS port, socket
+// directory or short link, and deletes the pod.
+func (l *vhu) refusedADD(ctx context.Context, pod, nad, netName string, want ...string) {
+	l.t.Helper()
+	links := l.shortLinks()
+	l.apply(ctx, vhostuserPod(l.ns, pod, nad))
+	uid := l.jsonpath(ctx, "{.metadata.uid}", "-n", l.ns, "get", "pod", pod)
 
 	var msg string
-	l.eventually(ctx, "a FailedCreatePodSandBox event naming the bridge", func() error {
+	l.eventually(ctx, fmt.Sprintf("a FailedCreatePodSandBox event with %q", want), func() error {
 		out, err := l.try(ctx, "-n", l.ns, "get", "events", "-o", "json",
-			"--field-selector", "involvedObject.name=nobridge,reason=FailedCreatePodSandBox")
+			"--field-selector", "involvedObject.name="+pod+",reason=FailedCreatePodSandBox")
 		if err != nil {
 			return err
 		}
@@ -254,45 +397,53 @@ func TestLocalClusterVhostuserMissingBridge(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &evs); err != nil {
 			return err
 		}
+	next:
 		for _, e := range evs.Items {
-			if strings.Contains(e.Message, fmt.Sprintf("%q", bridge)) && strings.Contains(e.Message, "does not exist") {
-				msg = e.Message
-				return nil
+			for _, w := range want {
+				if !strings.Contains(e.Message, w) {
+					continue next
+				}
 			}
+			msg = e.Message
+			return nil
 		}
 		return fmt.Errorf("events so far: %v", evs.Items)
 	})
-	t.Logf("event: %s", msg)
-	if phase := l.jsonpath(ctx, "{.status.phase}", "-n", l.ns, "get", "pod", "nobridge"); phase != "Pending" {
-		t.Errorf("pod phase %q, want Pending", phase)
+	l.t.Logf("event: %s", msg)
+	if phase := l.jsonpath(ctx, "{.status.phase}", "-n", l.ns, "get", "pod", pod); phase != "Pending" {
+		l.t.Errorf("pod phase %q, want Pending", phase)
 	}
 
 	if rows := l.ovsFind(ctx, "Interface", "vhostuser.kubevirt.io/network", netName); len(rows) != 0 {
-		t.Errorf("failed ADD left OVS interfaces: %v", rows)
+		l.t.Errorf("failed ADD left OVS interfaces: %v", rows)
 	}
 	if rows := l.ovsFind(ctx, "Port", "vhostuser.kubevirt.io/network", netName); len(rows) != 0 {
-		t.Errorf("failed ADD left OVS ports: %v", rows)
+		l.t.Errorf("failed ADD left OVS ports: %v", rows)
 	}
-	sockRoot := filepath.Join(kubeletDir, "pods", uid, "volumes", "kubernetes.io~empty-dir", hookVolume, "vhostuser")
+	p, err := l.layout.For(socketpath.Attachment{PodUID: uid, IfName: "x"})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	sockRoot := filepath.Join(p.VolumeDir, socketpath.SocketsDir)
 	if entries, err := os.ReadDir(sockRoot); err == nil && len(entries) != 0 {
-		t.Errorf("failed ADD left socket directories in %s: %v", sockRoot, entries)
+		l.t.Errorf("failed ADD left socket directories in %s: %v", sockRoot, entries)
 	}
-	for n := range shortLinks(t) {
+	for n := range l.shortLinks() {
 		if !links[n] {
-			t.Errorf("failed ADD left short link %s", n)
+			l.t.Errorf("failed ADD left short link %s", n)
 		}
 	}
 
-	l.kubectl(ctx, "-n", l.ns, "delete", "pod", "nobridge", "--wait", "--timeout", "60s")
+	l.kubectl(ctx, "-n", l.ns, "delete", "pod", pod, "--wait", "--timeout", "60s")
 }
 
-// shortLinks lists the node's short socket directory (the installer's
-// default, /var/run/vhostuser).
-func shortLinks(t *testing.T) map[string]bool {
-	t.Helper()
-	entries, err := os.ReadDir("/var/run/vhostuser")
+// shortLinks lists the node's short socket directory (the installer
+// creates it).
+func (l *vhu) shortLinks() map[string]bool {
+	l.t.Helper()
+	entries, err := os.ReadDir(l.node.ShortSocketDir)
 	if err != nil {
-		t.Fatalf("short socket directory: %v (the installer DaemonSet creates it)", err)
+		l.t.Fatalf("short socket directory: %v (the installer DaemonSet creates it)", err)
 	}
 	m := map[string]bool{}
 	for _, e := range entries {
@@ -301,28 +452,44 @@ func shortLinks(t *testing.T) map[string]bool {
 	return m
 }
 
-// TestBugLocalClusterDELForeignFile: the pod writes a file into its socket
-// directory (a hostile pod can: the directory is its own, 107:107 0770), then
-// is deleted. CNI DEL must not get stuck on it. It does today: DEL leaves the
-// directory ("holds files we did not create") and fails, the kubelet retries
-// for ever and the pod stays Terminating. Not in make functest-cluster's
-// default set (the plugin's owners fix it); run it with
-// make functest-cluster CLUSTER_TESTS=TestBugLocalCluster.
-func TestBugLocalClusterDELForeignFile(t *testing.T) {
-	l := setupLocal(t)
+// TestLocalClusterDELWithPodFiles: the pod leaves files in its socket
+// directory (a hostile pod can: the directory is writable by QEMU's uid, and
+// a root container writes anywhere in its volume), then is deleted. CNI DEL
+// must not get stuck on them (it did before issue 10: it refused to remove a
+// directory holding files it did not create, failed, the kubelet retried
+// for ever and the pod stayed Terminating): the pod goes, and nothing of ours
+// is left: no OVS port, no short link, and no socket directory once the
+// kubelet has removed the volume.
+func TestLocalClusterDELWithPodFiles(t *testing.T) {
+	l := setupVhostuser(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	l.applyNAD(ctx, "vhostuser", localBridge)
-	l.apply(ctx, vhostuserPod(l.ns, "foreign", "vhostuser"))
-	l.waitRunning(ctx, "foreign")
-	uid := l.jsonpath(ctx, "{.metadata.uid}", "-n", l.ns, "get", "pod", "foreign")
-	ifname := l.multusIfname(ctx, "foreign", "vhostuser")
-	l.kubectl(ctx, "-n", l.ns, "exec", "foreign", "--", "/bin/busybox", "touch", "/var/run/kubevirt-hooks/vhostuser/"+ifname+"/foreign")
-	// Whatever happens, let the pod go at the end.
-	hostFile := filepath.Join(kubeletDir, "pods", uid, "volumes", "kubernetes.io~empty-dir", hookVolume, "vhostuser", ifname, "foreign")
-	defer os.Remove(hostFile)
-
-	if out, err := l.try(ctx, "-n", l.ns, "delete", "pod", "foreign", "--wait", "--timeout", "60s"); err != nil {
-		t.Fatalf("pod with a foreign file in its socket directory not deleted within 60 s (CNI DEL stuck): %v: %s", err, out)
+	l.apply(ctx, vhostuserPod(l.ns, "podfiles", "vhostuser"))
+	l.waitRunning(ctx, "podfiles")
+	uid := l.jsonpath(ctx, "{.metadata.uid}", "-n", l.ns, "get", "pod", "podfiles")
+	ifname := l.multusIfname(ctx, "podfiles", "vhostuser")
+	p, err := l.layout.For(socketpath.Attachment{PodUID: uid, IfName: ifname})
+	if err != nil {
+		t.Fatal(err)
 	}
+	// A file and a directory with a file, written from inside the pod.
+	dir := filepath.Dir(p.ComputeSocket)
+	l.kubectl(ctx, "-n", l.ns, "exec", "podfiles", "--", "/bin/busybox", "sh", "-c",
+		"touch "+dir+"/foreign && mkdir "+dir+"/sub && touch "+dir+"/sub/file")
+	for _, f := range []string{"foreign", "sub/file"} {
+		if _, err := os.Lstat(filepath.Join(p.HostDir, f)); err != nil {
+			t.Fatalf("the pod's file is not in its socket directory on the node: %v", err)
+		}
+	}
+	if rows := l.ovsFind(ctx, "Port", "vhostuser.kubevirt.io/pod-uid", uid); len(rows) != 1 {
+		t.Fatalf("want 1 OVS port of pod %s before deletion, got %v", uid, rows)
+	}
+
+	start := time.Now()
+	if out, err := l.try(ctx, "-n", l.ns, "delete", "pod", "podfiles", "--wait", "--timeout", "60s"); err != nil {
+		t.Fatalf("pod with files in its socket directory not deleted within 60 s (CNI DEL stuck): %v: %s", err, out)
+	}
+	t.Logf("pod with files in its socket directory deleted in %.1f s", time.Since(start).Seconds())
+	l.checkGone(ctx, uid, p)
 }

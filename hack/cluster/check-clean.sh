@@ -2,8 +2,9 @@
 # Lists anything of the cluster that is left on this machine and fails if
 # there is: processes running from or talking to the state directory or
 # kubelet root, mounts, cgroups, iptables chains, the CNI bridge, the OVS
-# network namespace and DPDK files, the state directory. cluster-down runs it
-# last.
+# network namespace and DPDK files, the state directory, the OVS socket at the
+# stock path, the node configuration, the installed plugin, and (given by
+# cluster-down) kernel settings not restored. cluster-down runs it last.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 . "$here/env.sh"
@@ -34,6 +35,18 @@ ip link show "$CNI_BRIDGE" >/dev/null 2>&1 && report "link $CNI_BRIDGE"
 ip netns list 2>/dev/null | grep -qw "$OVS_NETNS" && report "netns $OVS_NETNS"
 [ -e "/var/run/dpdk/$OVS_FILE_PREFIX" ] && report "/var/run/dpdk/$OVS_FILE_PREFIX"
 [ -e "$CLUSTER_STATE" ] && report "$CLUSTER_STATE"
+# The node OVS's socket at the stock path and our installer's node
+# configuration (cluster-up refuses to start while either exists).
+[ -e "$OVS_DB_SOCK" ] && report "$OVS_DB_SOCK"
+[ -e "$NODE_CONFIG" ] && report "$NODE_CONFIG"
+[ -e /opt/cni/bin/vhostuser ] && report "/opt/cni/bin/vhostuser"
+# cluster-down passes the kernel settings cluster-up saved (fs.protected_symlinks
+# among them): each must have its old value again.
+while IFS='=' read -r k v; do
+	[ -n "$k" ] || continue
+	cur="$(sysctl -n "$k" 2>/dev/null)"
+	[ "$cur" = "$v" ] || report "sysctl $k is $cur, was $v"
+done <<<"${SAVED_SYSCTLS:-}"
 # cluster-down passes whether / was private before cluster-up.
 if [ "${ROOT_WAS_PRIVATE:-}" = 1 ] && [ "$(findmnt -no PROPAGATION /)" != private ]; then
 	report "/ is $(findmnt -no PROPAGATION /), was private"

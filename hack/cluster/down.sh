@@ -137,6 +137,7 @@ if [ -f "$CLUSTER_STATE/sysctls" ]; then
 		[ "$(sysctl -n "$k" 2>/dev/null)" = "$v" ] || sysctl -qw "$k=$v" || failed=1
 	done <"$CLUSTER_STATE/sysctls"
 fi
+saved_sysctls="$(cat "$CLUSTER_STATE/sysctls" 2>/dev/null)"
 root_was_private=0
 if [ -f "$CLUSTER_STATE/root-was-private" ]; then
 	mount --make-private /
@@ -166,6 +167,16 @@ if [ -f "$CLUSTER_STATE/created-paths" ]; then
 			# What our installer DaemonSet put into the directory we made.
 			rm -f /opt/cni/bin/vhostuser
 			rmdir_empty "$p" ;;
+		"$NODE_CONFIG")
+			# Written by our installer DaemonSet (it stays after the pod).
+			rm -f "$p" ;;
+		/etc/vhostuser)
+			# The node configuration and a killed installer's temporary file.
+			rm -f "$NODE_CONFIG" "$(dirname "$NODE_CONFIG")/.$(basename "$NODE_CONFIG").tmp-"*
+			rmdir_empty "$p" ;;
+		"$OVS_DB_SOCK")
+			# ovsdb-server removes it on exit, unless it was killed.
+			[ -S "$p" ] && rm -f "$p" ;;
 		*) rmdir_empty "$p" ;;
 		esac
 	done <"$CLUSTER_STATE/created-paths"
@@ -177,6 +188,6 @@ if [ -n "${VHOSTUSER_CLUSTER_KEEP_LOGS:-}" ] && [ -d "$LOGS" ]; then
 fi
 rm -rf --one-file-system "$CLUSTER_STATE" || failed=1
 
-ROOT_WAS_PRIVATE=$root_was_private bash "$here/check-clean.sh" || failed=1
+ROOT_WAS_PRIVATE=$root_was_private SAVED_SYSCTLS="$saved_sysctls" bash "$here/check-clean.sh" || failed=1
 log "down in $(since) s"
 exit "$failed"

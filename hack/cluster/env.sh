@@ -20,6 +20,8 @@ CNI_BRIDGE=cni-vhu0
 # busybox, imported from an archive, never pulled.
 NODE_IMAGE=localhost/vhostuser-cluster/busybox:1
 KUBELET_ROOT=/var/lib/kubelet
+# The plugin's node configuration, written by our installer DaemonSet.
+NODE_CONFIG=/etc/vhostuser/node.json
 
 ETCD_PORT=2379
 APISERVER_PORT=6443
@@ -30,25 +32,33 @@ PIDS="$CLUSTER_STATE/pid"
 LOGS="$CLUSTER_STATE/log"
 CONTAINERD_SOCK="$CLUSTER_STATE/containerd/containerd.sock"
 ADMIN_KUBECONFIG="$KUBECONFIGS/admin.conf"
-# Paths outside the state directory that the cluster writes; cluster-up
-# records which of them it created (created-paths) for cluster-down.
-OUTSIDE_PATHS=("$KUBELET_ROOT" /var/log/pods /var/log/containers /opt/cni /opt/cni/bin /run/containerd
-	/var/lib/cni /run/vhostuser /run/k8s.cni.cncf.io)
-# Kernel settings the kubelet, kube-proxy and the bridge plugin change;
-# cluster-up saves them, cluster-down restores them.
-SYSCTLS=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops
-	kernel.keys.root_maxkeys kernel.keys.root_maxbytes net.ipv4.ip_forward
-	net.ipv4.conf.all.route_localnet net.bridge.bridge-nf-call-iptables
-	net.bridge.bridge-nf-call-ip6tables net.netfilter.nf_conntrack_max)
 
-kubectl() { "$CLUSTER_STATE/bin/kubectl" --kubeconfig "$ADMIN_KUBECONFIG" "$@"; }
-log() { echo "cluster: $*" >&2; }
-
-# The node's OVS-DPDK (ovs.sh): its own directory, database socket and DPDK
-# file prefix; ovs-vswitchd in its own network namespace so the netdev
-# bridge's tap device cannot meet another OVS instance's on this machine.
+# The node's OVS-DPDK (ovs.sh): its own directory and DPDK file prefix, its
+# database socket at the stock path, as on a real node (the plugin's default
+# ovsdbSocket, cni/config: unix:/var/run/openvswitch/db.sock), so that the
+# installer runs unchanged from manifests/overlays/default; cluster-up refuses
+# to start if another OVS serves that path. ovs-vswitchd runs in its own
+# network namespace so the netdev bridge's tap device cannot meet another OVS
+# instance's on this machine.
 OVS_DIR="$CLUSTER_STATE/ovs"
-OVS_DB_SOCK="$OVS_DIR/db.sock"
+OVS_DB_SOCK=/var/run/openvswitch/db.sock
 OVS_BRIDGE=br-dpdk
 OVS_NETNS=vhostuser-cluster-ovs
 OVS_FILE_PREFIX=vhostuser-cluster
+
+# Paths outside the state directory that the cluster writes; cluster-up
+# records which of them it created (created-paths) for cluster-down, which
+# handles them in this order (files before their directories).
+OUTSIDE_PATHS=("$KUBELET_ROOT" /var/log/pods /var/log/containers /opt/cni /opt/cni/bin /run/containerd
+	/var/lib/cni /run/vhostuser /run/k8s.cni.cncf.io "$NODE_CONFIG" /etc/vhostuser "$OVS_DB_SOCK" /run/openvswitch)
+# Kernel settings the kubelet, kube-proxy and the bridge plugin change, and
+# fs.protected_symlinks, which cluster-up sets to 1 as node preparation (our
+# plugin refuses ADD without it, docs/install.md); cluster-up saves them,
+# cluster-down restores them.
+SYSCTLS=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops
+	kernel.keys.root_maxkeys kernel.keys.root_maxbytes net.ipv4.ip_forward
+	net.ipv4.conf.all.route_localnet net.bridge.bridge-nf-call-iptables
+	net.bridge.bridge-nf-call-ip6tables net.netfilter.nf_conntrack_max fs.protected_symlinks)
+
+kubectl() { "$CLUSTER_STATE/bin/kubectl" --kubeconfig "$ADMIN_KUBECONFIG" "$@"; }
+log() { echo "cluster: $*" >&2; }

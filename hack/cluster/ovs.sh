@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The cluster node's OVS-DPDK, started by hand as /work/shared/notes
 # (dataplane.md) and pkg/ovsenv do: ovsdb-server and the DPDK ovs-vswitchd
-# with private run/log/db directories, DPDK without hugepages (they belong to
-# whoever reserves them on this shared machine), a netdev bridge.
+# with private run/log/db directories but the database socket at the stock
+# path (env.sh), DPDK without hugepages (they belong to whoever reserves them
+# on this shared machine), a netdev bridge.
 #   ovs.sh start | stop
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -18,7 +19,7 @@ start() {
 	*dpdk*) ;;
 	*) echo "ovs-vswitchd is not the DPDK build: make deps selects it" >&2; exit 1 ;;
 	esac
-	mkdir -p "$OVS_DIR"
+	mkdir -p "$OVS_DIR" "$(dirname "$OVS_DB_SOCK")"
 	ovsdb-tool create "$OVS_DIR/conf.db" /usr/share/openvswitch/vswitch.ovsschema
 	ovsdb-server "$OVS_DIR/conf.db" --remote "punix:$OVS_DB_SOCK" \
 		--pidfile="$OVS_DIR/ovsdb-server.pid" --unixctl="$OVS_DIR/ovsdb-server.ctl" \

@@ -46,6 +46,15 @@ if ip link show "$CNI_BRIDGE" >/dev/null 2>&1; then
 	echo "link $CNI_BRIDGE exists: a cluster was not torn down; run make cluster-down" >&2
 	exit 1
 fi
+# The node OVS's database socket is at the stock path, and the node
+# configuration is our installer's: another OVS or installation on this
+# machine would be taken over, and cluster-down would remove its files.
+for f in "$OVS_DB_SOCK" "$NODE_CONFIG"; do
+	if [ -e "$f" ] || [ -L "$f" ]; then
+		echo "$f exists: another OVS or vhostuser installation uses this machine, or a cluster was not torn down (make cluster-down)" >&2
+		exit 1
+	fi
+done
 
 on_exit() {
 	[ -e "$CLUSTER_STATE/up-complete" ] ||
@@ -78,6 +87,9 @@ done
 if findmnt -no PROPAGATION / | grep -q private; then
 	touch "$CLUSTER_STATE/root-was-private"
 fi
+# Node preparation (docs/install.md, prerequisites): our plugin refuses ADD
+# unless fs.protected_symlinks is 1. Restored by cluster-down.
+sysctl -qw fs.protected_symlinks=1
 
 # start NAME BINARY ARGS...: a daemon in its own session, its pid recorded.
 start() {
