@@ -492,23 +492,37 @@ func SidecarArgs(socketDir string) []string {
 func waitConnected(ctx context.Context, ovs *ovsenv.OVS, guests []*guestRun, timeout time.Duration, log *slog.Logger) error {
 	deadline := time.Now().Add(timeout)
 	for _, g := range guests {
-		for {
-			out, err := ovs.Vsctl(ctx, "get", "Interface", g.rep.Port, "status")
-			if err == nil && strings.Contains(out, "status=connected") {
-				log.Info("OVS port connected", "port", g.rep.Port, "status", strings.TrimSpace(out))
-				break
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("port %s not connected after %s: status %s %v\nOVS log:\n%s", g.rep.Port, timeout, strings.TrimSpace(out), err, ovs.LogTail("ovs-vswitchd", 15))
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(500 * time.Millisecond):
-			}
+		status, ok, err := pollConnected(ctx, ovs, g.rep.Port, deadline, log)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !ok {
+			return fmt.Errorf("port %s not connected after %s: status %s %v\nOVS log:\n%s", g.rep.Port, timeout, status, err, ovs.LogTail("ovs-vswitchd", 15))
 		}
 	}
 	return nil
+}
+
+// pollConnected reads the port's OVSDB status every 500 ms until it says
+// connected (ok) or deadline passes; then it returns the last status read
+// and the error of that read.
+func pollConnected(ctx context.Context, ovs *ovsenv.OVS, port string, deadline time.Time, log *slog.Logger) (status string, ok bool, err error) {
+	for {
+		out, err := ovs.Vsctl(ctx, "get", "Interface", port, "status")
+		status = strings.TrimSpace(out)
+		if err == nil && strings.Contains(out, "status=connected") {
+			log.Info("OVS port connected", "port", port, "status", status)
+			return status, true, nil
+		}
+		if time.Now().After(deadline) {
+			return status, false, err
+		}
+		select {
+		case <-ctx.Done():
+			return status, false, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 // leftovers lists anything of ours that survived CNI DEL: OVS ports of the

@@ -193,30 +193,22 @@ func waitReconnected(ctx context.Context, ovs *ovsenv.OVS, guests []*guestRun, l
 	var stale []string
 	deadline := time.Now().Add(15 * time.Second)
 	for _, g := range guests {
-		for {
-			out, err := ovs.Vsctl(ctx, "get", "Interface", g.rep.Port, "status")
-			if err == nil && strings.Contains(out, "status=connected") {
-				log.Info("OVS port connected", "port", g.rep.Port, "status", strings.TrimSpace(out))
-				break
-			}
-			if time.Now().After(deadline) {
-				since := logSince(ovs.LogFile("ovs-vswitchd"), logOffset)
-				added := strings.LastIndex(since, "vHost Device '"+g.paths.OVSSocket+"' has been added")
-				removed := strings.LastIndex(since, "vHost Device '"+g.paths.OVSSocket+"' has been removed")
-				if added < 0 || removed > added {
-					return stale, fmt.Errorf("port %s not connected 15s after the restart: status %s %v, and ovs-vswitchd did not log the device as added\nOVS log:\n%s",
-						g.rep.Port, strings.TrimSpace(out), err, ovs.LogTail("ovs-vswitchd", 15))
-				}
-				log.Warn("OVSDB status of the port is stale; ovs-vswitchd logged the vhost device as added again", "port", g.rep.Port, "status", strings.TrimSpace(out))
-				stale = append(stale, g.rep.Port)
-				break
-			}
-			select {
-			case <-ctx.Done():
-				return stale, ctx.Err()
-			case <-time.After(500 * time.Millisecond):
-			}
+		status, ok, err := pollConnected(ctx, ovs, g.rep.Port, deadline, log)
+		if ctx.Err() != nil {
+			return stale, ctx.Err()
 		}
+		if ok {
+			continue
+		}
+		since := logSince(ovs.LogFile("ovs-vswitchd"), logOffset)
+		added := strings.LastIndex(since, "vHost Device '"+g.paths.OVSSocket+"' has been added")
+		removed := strings.LastIndex(since, "vHost Device '"+g.paths.OVSSocket+"' has been removed")
+		if added < 0 || removed > added {
+			return stale, fmt.Errorf("port %s not connected 15s after the restart: status %s %v, and ovs-vswitchd did not log the device as added\nOVS log:\n%s",
+				g.rep.Port, status, err, ovs.LogTail("ovs-vswitchd", 15))
+		}
+		log.Warn("OVSDB status of the port is stale; ovs-vswitchd logged the vhost device as added again", "port", g.rep.Port, "status", status)
+		stale = append(stale, g.rep.Port)
 	}
 	return stale, nil
 }
