@@ -97,24 +97,32 @@ func Parse(b []byte) (Info, error) {
 	return info, nil
 }
 
-// Read reads and parses path. With wait 0 a missing file is not an error (the
-// binding did not ask for device-info) and gives an empty Info. With wait > 0
-// the file is expected: Read polls for it until wait has passed, then fails.
+// Read reads and parses path. With wait 0 a missing or empty file is not an
+// error (the binding did not ask for device-info, or the pod has no
+// kubevirt.io/network-info annotation yet) and gives an empty Info. With
+// wait > 0 the content is expected: Read polls until the file exists and is
+// not empty, then fails once wait has passed. The kubelet creates a downward
+// API file empty while the annotation is absent and fills it in place later
+// (KubeVirt's own SR-IOV reader polls for non-empty content the same way).
 func Read(path string, wait time.Duration) (Info, error) {
 	deadline := time.Now().Add(wait)
 	for {
 		b, err := readBounded(path)
-		if err == nil {
-			return Parse(b)
-		}
-		if !errors.Is(err, fs.ErrNotExist) {
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("read network-info: %w", err)
+		}
+		if err == nil && len(b) > 0 {
+			return Parse(b)
 		}
 		if wait <= 0 {
 			return Info{}, nil
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("network-info %s did not appear within %s: register the binding with downwardAPI: device-info, or start the sidecar without -network-info-wait", path, wait)
+			state := "did not appear"
+			if err == nil {
+				state = "stayed empty"
+			}
+			return nil, fmt.Errorf("network-info %s %s within %s: register the binding with downwardAPI: device-info, or start the sidecar without -network-info-wait", path, state, wait)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -78,18 +78,73 @@ func TestReadOptionalMissing(t *testing.T) {
 	}
 }
 
+// writeLikeKubelet replaces p the way the kubelet's atomic writer updates a
+// downward API file: new content in a sibling, then rename, so a reader
+// never sees a half-written file.
+func writeLikeKubelet(t *testing.T, p, content string) {
+	t.Helper()
+	tmp := p + ".tmp"
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		t.Error(err)
+		return
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		t.Error(err)
+	}
+}
+
 func TestReadWaitsForFile(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "network-info")
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		time.Sleep(300 * time.Millisecond)
-		_ = os.WriteFile(p, []byte(`{"interfaces":[{"network":"a","mtu":1400}]}`), 0o644)
+		writeLikeKubelet(t, p, `{"interfaces":[{"network":"a","mtu":1400}]}`)
 	}()
 	info, err := Read(p, 5*time.Second)
+	<-done
 	if err != nil {
 		t.Fatal(err)
 	}
 	if info["a"].MTU != 1400 {
 		t.Errorf("got %+v", info)
+	}
+}
+
+// The kubelet creates the file empty while the pod lacks the
+// kubevirt.io/network-info annotation (virt-controller adds it after Multus
+// reported the network-status) and fills it later.
+func TestReadWaitsForEmptyFileToFill(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "network-info")
+	if err := os.WriteFile(p, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		time.Sleep(300 * time.Millisecond)
+		writeLikeKubelet(t, p, `{"interfaces":[{"network":"a","mtu":9000}]}`)
+	}()
+	info, err := Read(p, 5*time.Second)
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info["a"].MTU != 9000 {
+		t.Errorf("got %+v", info)
+	}
+}
+
+func TestReadEmptyFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "network-info")
+	if err := os.WriteFile(p, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := Read(p, 0); err != nil || len(info) != 0 {
+		t.Fatalf("Read(wait 0) = %v, %v; want empty, nil", info, err)
+	}
+	if _, err := Read(p, 250*time.Millisecond); err == nil || !strings.Contains(err.Error(), "stayed empty within") {
+		t.Fatalf("Read(wait) err = %v; want a 'stayed empty' error", err)
 	}
 }
 
