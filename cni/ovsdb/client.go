@@ -78,12 +78,15 @@ type PortSpec struct {
 	Bridge       string
 	CreateBridge bool
 	Name         string // port and interface name
-	ServerPath   string // vhost-server-path
-	Options      map[string]string
-	MTU          int
-	VLAN         int
-	Trunk        []int
-	ExternalIDs  map[string]string // ownership marks, on both Port and Interface
+	// UUID, when set, is the Port row's UUID (PortUUID of the attachment);
+	// empty lets ovsdb-server choose one.
+	UUID        string
+	ServerPath  string // vhost-server-path
+	Options     map[string]string
+	MTU         int
+	VLAN        int
+	Trunk       []int
+	ExternalIDs map[string]string // ownership marks, on both Port and Interface
 }
 
 // AddResult tells what AddPort changed.
@@ -106,7 +109,9 @@ func (c *Client) AddPort(ctx context.Context, s PortSpec) (AddResult, error) {
 		return res, nil
 	}
 	var te *txnError
-	if !errors.As(err, &te) || (te.kind != "constraint violation" && te.kind != "timed out") {
+	// "duplicate uuid": a port of this very attachment exists (a retried
+	// ADD); the careful path replaces it.
+	if !errors.As(err, &te) || (te.kind != "constraint violation" && te.kind != "timed out" && te.kind != "duplicate uuid") {
 		return AddResult{}, fmt.Errorf("add port %s to bridge %s: %w", s.Name, s.Bridge, err)
 	}
 	var lastErr error
@@ -248,7 +253,7 @@ func portOps(s PortSpec) []lovsdb.Operation {
 	}
 	return []lovsdb.Operation{
 		{Op: lovsdb.OperationInsert, Table: tableInterface, Row: ifRow, UUIDName: "iface"},
-		{Op: lovsdb.OperationInsert, Table: tablePort, Row: portRow, UUIDName: "port"},
+		{Op: lovsdb.OperationInsert, Table: tablePort, Row: portRow, UUIDName: "port", UUID: s.UUID},
 	}
 }
 
@@ -283,6 +288,12 @@ func (c *Client) addPortOnce(ctx context.Context, s PortSpec) (AddResult, bool, 
 		}
 		ops = append(ops, detachPort(stale.UUID))
 		res.Replaced = stale.UUID
+		if stale.UUID == s.UUID {
+			// ovsdb-server refuses a UUID deleted in the same transaction:
+			// the replacement gets one of its own (DEL then finds it by its
+			// external_ids, one round trip more).
+			s.UUID = ""
+		}
 	}
 	portOp := len(ops) + 1
 	ops = append(ops, portOps(s)...)
@@ -431,24 +442,37 @@ func (c *Client) PortByName(ctx context.Context, name string) (*Port, error) {
 	return &ports[0], nil
 }
 
-// PortsForDelete returns, in one round trip, the ports whose external_ids
-// include all of ids and the port named name (if name is not empty).
-func (c *Client) PortsForDelete(ctx context.Context, ids map[string]string, name string) ([]Port, error) {
-	ops := []lovsdb.Operation{{Op: lovsdb.OperationSelect, Table: tablePort,
-		Where: []lovsdb.Condition{lovsdb.NewCondition("external_ids", lovsdb.ConditionIncludes, ovsMap(ids))}}}
-	if name != "" {
-		ops = append(ops, lovsdb.Operation{Op: lovsdb.OperationSelect, Table: tablePort,
-			Where: []lovsdb.Condition{lovsdb.NewCondition("name", lovsdb.ConditionEqual, name)}})
-	}
+// DetachAttachment is DEL's usual single round trip: it reads the ports
+// whose external_ids include all of ids and the port named name (if name is
+// not empty), as they were before the transaction, and in the same
+// transaction detaches the port whose UUID is portUUID (PortUUID of the
+// attachment) from whatever bridge holds it. OVSDB then garbage-collects its
+// Port and Interface rows. The caller deletes what else the read found and
+// is its own (ports from before UUIDs were derived, a replaced port).
+func (c *Client) DetachAttachment(ctx context.Context, ids map[string]string, name, portUUID string) ([]Port, error) {
+	ops := DetachAttachmentOps(ids, name, portUUID)
 	res, err := c.transact(ctx, ops)
 	if err != nil {
-		return nil, fmt.Errorf("read ports: %w", err)
+		return nil, fmt.Errorf("detach port %s: %w", portUUID, err)
 	}
 	var out []Port
-	for _, r := range res[:len(ops)] {
+	for _, r := range res[:len(ops)-1] {
 		out = append(out, portsFromRows(r.Rows)...)
 	}
 	return out, nil
+}
+
+// DetachAttachmentOps is DetachAttachment's transaction (exported for the
+// benchmark): the reads, then the detach.
+func DetachAttachmentOps(ids map[string]string, name, portUUID string) []lovsdb.Operation {
+	cols := []string{"_uuid", "name", "external_ids"}
+	ops := []lovsdb.Operation{{Op: lovsdb.OperationSelect, Table: tablePort, Columns: cols,
+		Where: []lovsdb.Condition{lovsdb.NewCondition("external_ids", lovsdb.ConditionIncludes, ovsMap(ids))}}}
+	if name != "" {
+		ops = append(ops, lovsdb.Operation{Op: lovsdb.OperationSelect, Table: tablePort, Columns: cols,
+			Where: []lovsdb.Condition{lovsdb.NewCondition("name", lovsdb.ConditionEqual, name)}})
+	}
+	return append(ops, detachPort(portUUID))
 }
 
 // PortsByExternalIDs returns every port whose external_ids include all of ids.

@@ -53,14 +53,15 @@ func TestTransport(t *testing.T) {
 
 	t.Run("add and delete", func(t *testing.T) {
 		c := connect(t)
+		derived := PortUUID("c0", "net1")
 		spec := PortSpec{Bridge: "brtr0", CreateBridge: true, Name: "vhutr0", ServerPath: "/run/x/vhost.sock",
-			MTU: 9000, VLAN: 5, ExternalIDs: marks}
+			MTU: 9000, VLAN: 5, ExternalIDs: marks, UUID: derived}
 		res, err := c.AddPort(ctx, spec)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !res.BridgeCreated || res.PortUUID == "" {
-			t.Fatalf("AddPort: %+v", res)
+		if !res.BridgeCreated || res.PortUUID != derived {
+			t.Fatalf("AddPort: %+v, want the port under %s", res, derived)
 		}
 		br, err := c.Bridge(ctx, "brtr0")
 		if err != nil || br == nil || len(br.Ports) != 2 || br.DatapathType != "netdev" {
@@ -71,24 +72,46 @@ func TestTransport(t *testing.T) {
 			ifc.MTURequest == nil || *ifc.MTURequest != 9000 {
 			t.Fatalf("interface: %+v %v", ifc, err)
 		}
-		// The same name again: the fast path's insert violates the unique
-		// index, the careful path replaces our stale port in one transaction.
+		// The same attachment again (a retried ADD): the fast path's insert
+		// hits its own UUID ("duplicate uuid") and the name's unique index;
+		// the careful path replaces our stale port in one transaction, under
+		// a UUID of the server's (ovsdb-server refuses a UUID deleted in the
+		// same transaction).
 		again, err := c.AddPort(ctx, spec)
-		if err != nil || again.Replaced != res.PortUUID || again.BridgeCreated {
+		if err != nil || again.Replaced != derived || again.BridgeCreated || again.PortUUID == "" || again.PortUUID == derived {
 			t.Fatalf("AddPort over a stale port of ours: %+v %v", again, err)
 		}
-		found, err := c.PortsForDelete(ctx, marks, "vhutr0")
-		if err != nil || len(found) != 2 || found[0].UUID != again.PortUUID || found[0].Tag == nil || *found[0].Tag != 5 {
-			t.Fatalf("PortsForDelete: %+v %v", found, err)
+		if p, err := c.PortByName(ctx, "vhutr0"); err != nil || p == nil || p.UUID != again.PortUUID || p.Tag == nil || *p.Tag != 5 {
+			t.Fatalf("PortByName: %+v %v", p, err)
 		}
 		if name, err := c.BridgeOfPort(ctx, again.PortUUID); err != nil || name != "brtr0" {
 			t.Fatalf("BridgeOfPort: %q %v", name, err)
+		}
+		// DEL's transaction reads the port (by marks and by name) and
+		// detaches the derived UUID, which is gone: the replacement stays
+		// for the caller to delete.
+		found, err := c.DetachAttachment(ctx, marks, "vhutr0", derived)
+		if err != nil || len(found) != 2 || found[0].UUID != again.PortUUID || found[1].UUID != again.PortUUID ||
+			found[0].Name != "vhutr0" || found[0].ExternalIDs[KeyOwner] != Owner {
+			t.Fatalf("DetachAttachment: %+v %v", found, err)
 		}
 		if err := c.DeletePorts(ctx, again.PortUUID, res.PortUUID); err != nil {
 			t.Fatal(err)
 		}
 		if p, err := c.PortByName(ctx, "vhutr0"); err != nil || p != nil {
 			t.Fatalf("port after DeletePorts: %+v %v", p, err)
+		}
+		// A UUID deleted by an earlier transaction may be inserted again,
+		// and DetachAttachment then removes the port in its one round trip.
+		if res, err := c.AddPort(ctx, spec); err != nil || res.PortUUID != derived || res.Replaced != "" {
+			t.Fatalf("AddPort after the delete: %+v %v", res, err)
+		}
+		found, err = c.DetachAttachment(ctx, marks, "", derived)
+		if err != nil || len(found) != 1 || found[0].UUID != derived {
+			t.Fatalf("DetachAttachment of the derived port: %+v %v", found, err)
+		}
+		if p, err := c.PortByName(ctx, "vhutr0"); err != nil || p != nil {
+			t.Fatalf("port after DetachAttachment: %+v %v", p, err)
 		}
 		if deleted, err := c.DeleteBridgeIfUnused(ctx, "brtr0"); err != nil || !deleted {
 			t.Fatalf("DeleteBridgeIfUnused: %v %v", deleted, err)

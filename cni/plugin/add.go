@@ -77,6 +77,7 @@ func Add(args *skel.CmdArgs) (err error) {
 	name := config.PortName(p.ID)
 	res, err := cl.AddPort(c.ctx, ovsdb.PortSpec{
 		Bridge: c.conf.Bridge, CreateBridge: c.conf.CreateBridge, Name: name, ServerPath: p.OVSSocket,
+		UUID:    ovsdb.PortUUID(c.args.ContainerID, c.args.IfName),
 		Options: c.conf.Options, MTU: c.conf.MTU, VLAN: c.conf.VLAN, Trunk: c.conf.Trunk, ExternalIDs: c.marks(uid),
 	})
 	if err != nil {

@@ -28,7 +28,8 @@ import (
 //     plugin's own ADD transaction (built by ovsdb.AddPortOps: insert
 //     Interface and Port, wait until OVS can run vhost-user ports on a
 //     netdev bridge, mutate Bridge.ports) and its
-//     DEL transaction (ovsdb.DeletePortsOps): one exec, one round trip each;
+//     DEL transaction (ovsdb.DetachAttachmentOps: read the attachment's ports,
+//     detach the port under its derived UUID): one exec, one round trip each;
 //   - the seed plugin's `ovs-vsctl add-port` / `del-port`.
 //
 // All three run interleaved, in a rotating order, so they see the same
@@ -61,7 +62,8 @@ func BenchmarkCNI(b *testing.B) {
 		x.mustRun("ADD", atts[0])
 		x.mustRun("DEL", atts[0])
 		fl := newFloor(b, f, atts)
-		fl.del(fl.add(atts[0]))
+		fl.add(atts[0])
+		fl.del(atts[0])
 
 		// Sequential: plugin by direct exec (as a runtime execs it), the
 		// floor, ovs-vsctl, and the plugin through libcni (which adds
@@ -76,9 +78,9 @@ func BenchmarkCNI(b *testing.B) {
 				},
 				func() {
 					t0 := time.Now()
-					u := fl.add(a)
+					fl.add(a)
 					t1 := time.Now()
-					fl.del(u)
+					fl.del(a)
 					fAdd, fDel = append(fAdd, t1.Sub(t0)), append(fDel, time.Since(t1))
 				},
 				func() {
@@ -118,34 +120,35 @@ func BenchmarkCNI(b *testing.B) {
 
 		// Parallel bursts: N ADDs at once, then N DELs at once; the plugin
 		// and the floor alternate, each burst parReps times.
-		type walls struct{ add, del, fAdd, fDel []time.Duration }
+		// Per burst also where the CPU went (commands, ovsdb-server,
+		// ovs-vswitchd): on two cores a burst is CPU-bound, so its wall
+		// time is about the sum of these over the core count.
+		type walls struct {
+			add, del, fAdd, fDel     []time.Duration
+			addC, delC, fAddC, fDelC []burstCPU
+		}
 		par := map[int]*walls{}
 		for _, n := range parCounts {
 			w := &walls{}
 			par[n] = w
 			set := atts[:n]
 			for r := 0; r < parReps; r++ {
-				w.add = append(w.add, parallel(b, set, func(a att) error { _, err := x.run("ADD", a); return err }))
+				w.add = append(w.add, parallel(b, set, &w.addC, func(a att) error { _, err := x.run("ADD", a); return err }))
 				f.assertAllAttached(set)
 				if got := f.ourPorts(); got != n {
 					b.Fatalf("%d of our ports after %d parallel ADDs", got, n)
 				}
-				w.del = append(w.del, parallel(b, set, func(a att) error { _, err := x.run("DEL", a); return err }))
+				w.del = append(w.del, parallel(b, set, &w.delC, func(a att) error { _, err := x.run("DEL", a); return err }))
 				f.assertAllDetached(set)
 				if left := f.portNames(); len(left) != 0 || len(f.shortEntries()) != 0 {
 					b.Fatalf("left after %d parallel DELs: ports %v, short links %v", n, left, f.shortEntries())
 				}
 
-				uuids := make([]string, n)
-				w.fAdd = append(w.fAdd, parallel(b, set, func(a att) error {
-					u, err := fl.tryAdd(a)
-					uuids[fl.index[a.containerID]] = u
-					return err
-				}))
+				w.fAdd = append(w.fAdd, parallel(b, set, &w.fAddC, func(a att) error { _, err := fl.tryAdd(a); return err }))
 				if got := len(f.portNames()); got != n {
 					b.Fatalf("%d ports after %d parallel floor ADDs", got, n)
 				}
-				w.fDel = append(w.fDel, parallel(b, set, func(a att) error { return fl.tryDel(uuids[fl.index[a.containerID]]) }))
+				w.fDel = append(w.fDel, parallel(b, set, &w.fDelC, func(a att) error { return fl.tryDel(a) }))
 				if left := f.portNames(); len(left) != 0 {
 					b.Fatalf("left after %d parallel floor DELs: %v", n, left)
 				}
@@ -156,14 +159,12 @@ func BenchmarkCNI(b *testing.B) {
 		// wall time it hardly depends on how loaded the machine is.
 		var cpuAdd, cpuDel, cpuFAdd, cpuFDel time.Duration
 		const cpuRuns = 20
-		var addRSS, delRSS int64
 		for _, a := range atts[:cpuRuns] {
-			ra, rd := x.rusage("ADD", a), x.rusage("DEL", a)
-			cpuAdd, cpuDel = cpuAdd+cpu(ra), cpuDel+cpu(rd)
-			addRSS, delRSS = max(addRSS, ra.Maxrss), max(delRSS, rd.Maxrss)
-			u, r := fl.addRusage(a)
-			cpuFAdd += cpu(r)
-			cpuFDel += cpu(fl.delRusage(u))
+			cpuAdd += cpu(x.rusage("ADD", a))
+			cpuDel += cpu(x.rusage("DEL", a))
+			fAddR := fl.addRusage(a)
+			cpuFAdd += cpu(fAddR)
+			cpuFDel += cpu(fl.delRusage(a))
 		}
 		cpuAdd, cpuDel, cpuFAdd, cpuFDel = cpuAdd/cpuRuns, cpuDel/cpuRuns, cpuFAdd/cpuRuns, cpuFDel/cpuRuns
 
@@ -183,7 +184,6 @@ func BenchmarkCNI(b *testing.B) {
 			b.ReportMetric(ms(median(par[n].fAdd)), fmt.Sprintf("floor-par%d-add-ms", n))
 			b.ReportMetric(ms(median(par[n].fDel)), fmt.Sprintf("floor-par%d-del-ms", n))
 		}
-		b.ReportMetric(float64(addRSS)/1024, "add-maxrss-MiB")
 		b.ReportMetric(ms(cpuAdd+cpuDel), "adddel-cpu-ms")
 		b.ReportMetric(ms(cpuFAdd+cpuFDel), "floor-adddel-cpu-ms")
 
@@ -212,16 +212,25 @@ func BenchmarkCNI(b *testing.B) {
 			fmt.Printf("%-10s %10.1fms %10.1fms %10.1fms %10.1fms\n", fmt.Sprintf("%d at once", n),
 				ms(median(w.add)), ms(median(w.fAdd)), ms(median(w.del)), ms(median(w.fDel)))
 		}
-		fmt.Printf("\n%-44s %.1fMiB (DEL %.1fMiB)\n", "peak RSS of the plugin, ADD", float64(addRSS)/1024, float64(delRSS)/1024)
+		fmt.Printf("CPU per %d-burst (median): the commands, ovsdb-server, ovs-vswitchd\n", nAtts)
+		w := par[nAtts]
+		for _, r := range []struct {
+			name string
+			c    []burstCPU
+		}{{"plugin ADD", w.addC}, {"floor ADD", w.fAddC}, {"plugin DEL", w.delC}, {"floor DEL", w.fDelC}} {
+			fmt.Printf("  %-10s %s\n", r.name, medianCPU(r.c))
+		}
 		fmt.Printf("%-44s ADD %.2fms DEL %.2fms; floor ADD %.2fms DEL %.2fms (mean of %d)\n", "CPU user+sys per command",
 			ms(cpuAdd), ms(cpuDel), ms(cpuFAdd), ms(cpuFDel), cpuRuns)
 	}
 }
 
-// parallel runs op for every attachment at once and returns the wall time.
-func parallel(b *testing.B, set []att, op func(att) error) time.Duration {
+// parallel runs op for every attachment at once and returns the wall time;
+// it appends where the CPU went to cpus.
+func parallel(b *testing.B, set []att, cpus *[]burstCPU, op func(att) error) time.Duration {
 	var wg sync.WaitGroup
 	errs := make([]error, len(set))
+	s0 := snapCPU()
 	t0 := time.Now()
 	for i, a := range set {
 		wg.Add(1)
@@ -232,6 +241,7 @@ func parallel(b *testing.B, set []att, op func(att) error) time.Duration {
 	}
 	wg.Wait()
 	d := time.Since(t0)
+	*cpus = append(*cpus, s0.to(snapCPU()))
 	for i, err := range errs {
 		if err != nil {
 			b.Fatalf("%s: %v", set[i].containerID, err)
@@ -309,21 +319,28 @@ type floor struct {
 	b      *testing.B
 	f      *fixture
 	addTx  map[string]string // container id -> ADD transaction
+	delTx  map[string]string // container id -> DEL transaction
 	addOps int               // operations in one ADD transaction
+	delOps int               // operations in one DEL transaction
 	index  map[string]int    // container id -> position
 }
 
 func newFloor(b *testing.B, f *fixture, atts []att) *floor {
-	fl := &floor{b: b, f: f, addTx: map[string]string{}, index: map[string]int{}}
+	fl := &floor{b: b, f: f, addTx: map[string]string{}, delTx: map[string]string{}, index: map[string]int{}}
 	for i, a := range atts {
 		p := f.paths(a)
 		ops := ovsdb.AddPortOps(ovsdb.PortSpec{Bridge: f.bridge, Name: config.PortName(p.ID), ServerPath: p.OVSSocket,
+			UUID: ovsdb.PortUUID(a.containerID, a.ifName),
 			ExternalIDs: map[string]string{
 				ovsdb.KeyOwner: ovsdb.Owner, ovsdb.KeyNamespace: "default", ovsdb.KeyPodName: "virt-launcher-" + a.containerID,
 				ovsdb.KeyPodUID: a.uid, ovsdb.KeyContainerID: a.containerID, ovsdb.KeyIfName: a.ifName, ovsdb.KeyNetwork: f.network,
 			}})
 		fl.addTx[a.containerID] = transaction(b, ops)
 		fl.addOps = len(ops)
+		del := ovsdb.DetachAttachmentOps(map[string]string{ovsdb.KeyOwner: ovsdb.Owner, ovsdb.KeyContainerID: a.containerID, ovsdb.KeyIfName: a.ifName},
+			config.PortName(p.ID), ovsdb.PortUUID(a.containerID, a.ifName))
+		fl.delTx[a.containerID] = transaction(b, del)
+		fl.delOps = len(del)
 		fl.index[a.containerID] = i
 	}
 	return fl
@@ -381,8 +398,8 @@ func (fl *floor) tryAdd(a att) (string, error) {
 		return "", fmt.Errorf("ovsdb-client transact: %v: %s", err, stderr.String())
 	}
 	u, err := results(out, fl.addOps, 1)
-	if err == nil && u == "" {
-		err = fmt.Errorf("ovsdb-client: no port UUID in %s", out)
+	if want := ovsdb.PortUUID(a.containerID, a.ifName); err == nil && u != want {
+		err = fmt.Errorf("ovsdb-client: port UUID %q in %s, want %s", u, out, want)
 	}
 	return u, err
 }
@@ -395,46 +412,43 @@ func (fl *floor) add(a att) string {
 	return u
 }
 
-func (fl *floor) tryDel(portUUID string) error {
-	// Built at call time: it needs the UUID the ADD returned. Marshalling a
-	// few hundred bytes is noise beside an exec.
-	c := ovsdbClient(transaction(fl.b, ovsdb.DeletePortsOps(portUUID)))
+func (fl *floor) tryDel(a att) error {
+	c := ovsdbClient(fl.delTx[a.containerID])
 	var stderr bytes.Buffer
 	c.Stderr = &stderr
 	out, err := c.Output()
 	if err != nil {
 		return fmt.Errorf("ovsdb-client transact: %v: %s", err, stderr.String())
 	}
-	_, err = results(out, 1, 0)
+	_, err = results(out, fl.delOps, 0)
 	return err
 }
 
-func (fl *floor) del(portUUID string) {
-	if err := fl.tryDel(portUUID); err != nil {
+func (fl *floor) del(a att) {
+	if err := fl.tryDel(a); err != nil {
 		fl.b.Fatal(err)
 	}
 }
 
-func (fl *floor) addRusage(a att) (string, *syscall.Rusage) {
+func (fl *floor) addRusage(a att) *syscall.Rusage {
 	c := ovsdbClient(fl.addTx[a.containerID])
 	out, err := c.Output()
 	if err != nil {
 		fl.b.Fatalf("ovsdb-client transact: %v", err)
 	}
-	u, err := results(out, fl.addOps, 1)
-	if err != nil {
+	if _, err := results(out, fl.addOps, 1); err != nil {
 		fl.b.Fatal(err)
 	}
-	return u, c.ProcessState.SysUsage().(*syscall.Rusage)
+	return c.ProcessState.SysUsage().(*syscall.Rusage)
 }
 
-func (fl *floor) delRusage(portUUID string) *syscall.Rusage {
-	c := ovsdbClient(transaction(fl.b, ovsdb.DeletePortsOps(portUUID)))
+func (fl *floor) delRusage(a att) *syscall.Rusage {
+	c := ovsdbClient(fl.delTx[a.containerID])
 	out, err := c.Output()
 	if err != nil {
 		fl.b.Fatalf("ovsdb-client transact: %v", err)
 	}
-	if _, err := results(out, 1, 0); err != nil {
+	if _, err := results(out, fl.delOps, 0); err != nil {
 		fl.b.Fatal(err)
 	}
 	return c.ProcessState.SysUsage().(*syscall.Rusage)

@@ -107,7 +107,10 @@ func Del(args *skel.CmdArgs) error {
 // deletePorts removes the ports of this container and ifname, found by
 // external_ids and by the derived name, and returns the pod UID recorded on
 // them (for a DEL without K8S_POD_UID) and whether a port of that name was
-// kept because another sandbox of the same pod owns it.
+// kept because another sandbox of the same pod owns it. The usual case is one
+// round trip: the port ADD inserted under the attachment's derived UUID is
+// detached in the transaction that reads the rest; only ports of ours under
+// other UUIDs (a replaced port, an older release's) need a second one.
 func (c *call) deletePorts(cl *ovsdb.Client, uid string) (podUID string, newer bool, err error) {
 	name := ""
 	if uid != "" {
@@ -115,9 +118,10 @@ func (c *call) deletePorts(cl *ovsdb.Client, uid string) (podUID string, newer b
 			name = config.PortName(p.ID)
 		}
 	}
-	found, err := cl.PortsForDelete(c.ctx, map[string]string{
+	derived := ovsdb.PortUUID(c.args.ContainerID, c.args.IfName)
+	found, err := cl.DetachAttachment(c.ctx, map[string]string{
 		ovsdb.KeyOwner: ovsdb.Owner, ovsdb.KeyContainerID: c.args.ContainerID, ovsdb.KeyIfName: c.args.IfName,
-	}, name)
+	}, name, derived)
 	if err != nil {
 		return "", false, err
 	}
@@ -129,6 +133,13 @@ func (c *call) deletePorts(cl *ovsdb.Client, uid string) (podUID string, newer b
 		}
 		seen[pt.UUID] = true
 		ids := pt.ExternalIDs
+		if pt.UUID == derived {
+			// Detached already: only this plugin derives such UUIDs, for this
+			// container and ifname.
+			podUID = ids[ovsdb.KeyPodUID]
+			c.log.Info("port deleted", "port", pt.Name, "uuid", pt.UUID)
+			continue
+		}
 		if ids[ovsdb.KeyOwner] != ovsdb.Owner || ids[ovsdb.KeyContainerID] != c.args.ContainerID || ids[ovsdb.KeyIfName] != c.args.IfName {
 			// Same name, another owner or a newer sandbox of the pod: not ours to delete.
 			c.log.Info("port of that name belongs to someone else; kept", "port", pt.Name, "owner", ids[ovsdb.KeyOwner], "container", ids[ovsdb.KeyContainerID])

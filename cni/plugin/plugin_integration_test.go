@@ -21,6 +21,7 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 
 	"github.com/kubevirt-vhostuser/vhostuser/cni/config"
+	"github.com/kubevirt-vhostuser/vhostuser/cni/ovsdb"
 	"github.com/kubevirt-vhostuser/vhostuser/pkg/ovsenv"
 	"github.com/kubevirt-vhostuser/vhostuser/pkg/socketpath"
 )
@@ -858,4 +859,92 @@ func TestPortOfAnotherAttachment(t *testing.T) {
 	if got := f.get("Port", name, "external_ids:vhostuser.kubevirt.io/pod-uid"); got != "another-pod" {
 		t.Fatalf("DEL removed the other attachment's port")
 	}
+}
+
+// transactions counts the "transact" requests ovsdb-server received (its
+// jsonrpc debug log) that mention any of subjects, while fn runs.
+// (ovs-vswitchd's own transactions mention neither.)
+func transactions(t *testing.T, subjects []string, fn func()) int {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := ovs.Appctl(ctx, "ovsdb-server", "vlog/set", "jsonrpc:file:dbg"); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if _, err := ovs.Appctl(ctx, "ovsdb-server", "vlog/set", "jsonrpc:file:info"); err != nil {
+			t.Error(err)
+		}
+	}()
+	before, err := os.ReadFile(ovs.LogFile("ovsdb-server"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn()
+	after, err := os.ReadFile(ovs.LogFile("ovsdb-server"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(after[len(before):]), "\n") {
+		if !strings.Contains(line, `received request, method="transact"`) {
+			continue
+		}
+		for _, s := range subjects {
+			if strings.Contains(line, s) {
+				n++
+				break
+			}
+		}
+	}
+	return n
+}
+
+// TestRoundTrips: a healthy ADD and its DEL are one OVSDB transaction each
+// (the DEL detaches the port under the UUID ADD derived); a port of ours
+// under another UUID (a retried ADD replaced it) still goes, with one more.
+func TestRoundTrips(t *testing.T) {
+	f := newFixture(t)
+	a := att{"roundtrip1", "net1", uid1}
+	f.newPod(uid1)
+	if n := transactions(t, []string{a.containerID}, func() {
+		if _, err := f.add("1.1.0", a); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 1 {
+		t.Errorf("ADD sent %d transactions, want 1", n)
+	}
+	f.assertAttached(a)
+	name := config.PortName(f.paths(a).ID)
+	if got, want := f.get("Port", name, "_uuid"), ovsdb.PortUUID(a.containerID, a.ifName); got != want {
+		t.Fatalf("port UUID %s, want the attachment's %s", got, want)
+	}
+	if n := transactions(t, []string{a.containerID, f.get("Port", name, "_uuid")}, func() {
+		if err := f.del("1.1.0", a); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 1 {
+		t.Errorf("DEL sent %d transactions, want 1", n)
+	}
+	f.assertDetached(a)
+
+	// ADD again for the same container: its UUID is taken, so the careful
+	// path replaces the port under a UUID of the server's.
+	if _, err := f.add("1.1.0", a); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.add("1.1.0", a); err != nil {
+		t.Fatalf("repeated ADD: %v", err)
+	}
+	replaced := f.get("Port", name, "_uuid")
+	if replaced == ovsdb.PortUUID(a.containerID, a.ifName) {
+		t.Fatalf("replaced port kept the derived UUID %s", replaced)
+	}
+	if n := transactions(t, []string{a.containerID, replaced}, func() {
+		if err := f.del("1.1.0", a); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 2 {
+		t.Errorf("DEL of a replaced port sent %d transactions, want 2 (read and detach, then delete by its UUID)", n)
+	}
+	f.assertDetached(a)
 }
