@@ -4,19 +4,19 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/containernetworking/cni/pkg/invoke"
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/cni/pkg/version"
 
 	"github.com/kubevirt-vhostuser/vhostuser/cni/config"
+	"github.com/kubevirt-vhostuser/vhostuser/cni/delegate"
 )
 
 // IPAM is delegated to the configured plugin with our own stdin, as CNI
 // prescribes; the environment (CNI_COMMAND, CNI_PATH, ...) is inherited.
 
 func ipamAdd(c *call) (*current.Result, error) {
-	r, err := invoke.DelegateAdd(c.ctx, c.conf.IPAM.Type, c.args.StdinData, nil)
+	r, err := delegate.Add(c.ctx, c.conf.IPAM.Type, c.args.StdinData)
 	if err != nil {
 		return nil, ipamError("ADD", c.conf.IPAM.Type, err)
 	}
@@ -28,28 +28,28 @@ func ipamAdd(c *call) (*current.Result, error) {
 }
 
 func ipamDel(c *call) error {
-	if err := invoke.DelegateDel(c.ctx, c.conf.IPAM.Type, c.args.StdinData, nil); err != nil {
+	if err := delegate.Run(c.ctx, "DEL", c.conf.IPAM.Type, c.args.StdinData); err != nil {
 		return ipamError("DEL", c.conf.IPAM.Type, err)
 	}
 	return nil
 }
 
 func ipamCheck(c *call) error {
-	if err := invoke.DelegateCheck(c.ctx, c.conf.IPAM.Type, c.args.StdinData, nil); err != nil {
+	if err := delegate.Run(c.ctx, "CHECK", c.conf.IPAM.Type, c.args.StdinData); err != nil {
 		return ipamError("CHECK", c.conf.IPAM.Type, err)
 	}
 	return nil
 }
 
 func ipamStatus(c *call) error {
-	if err := invoke.DelegateStatus(c.ctx, c.conf.IPAM.Type, c.args.StdinData, nil); err != nil {
+	if err := delegate.Run(c.ctx, "STATUS", c.conf.IPAM.Type, c.args.StdinData); err != nil {
 		return types.NewError(types.ErrPluginNotAvailable, fmt.Sprintf("IPAM plugin %s is not available", c.conf.IPAM.Type), err.Error())
 	}
 	return nil
 }
 
 func ipamGC(c *call) error {
-	if err := invoke.DelegateGC(c.ctx, c.conf.IPAM.Type, c.args.StdinData, nil); err != nil {
+	if err := delegate.Run(c.ctx, "GC", c.conf.IPAM.Type, c.args.StdinData); err != nil {
 		return ipamError("GC", c.conf.IPAM.Type, err)
 	}
 	return nil
