@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 BIN := $(CURDIR)/bin
-FUZZTIME ?= 30s
+FUZZTIME ?= 300000x
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/kubevirt-vhostuser/vhostuser/pkg/version.Version=$(VERSION)
 export CGO_ENABLED ?= 0
@@ -36,7 +36,7 @@ soak: build ## CNI chaos test with 2000 operations (VHU_CHAOS_OPS, VHU_CHAOS_SEE
 	VHOSTUSER_BIN=$(BIN) VHU_CHAOS_OPS=$${VHU_CHAOS_OPS:-2000} $(GO) test -count=1 -v -tags integration -timeout 60m \
 	  -run '^TestChaos$$' ./cni/plugin
 
-fuzz: ## every Go fuzz target for FUZZTIME each
+fuzz: ## every Go fuzz target for FUZZTIME executions each (a count: see hack/fuzz.sh)
 	bash hack/fuzz.sh $(FUZZTIME)
 
 functest: build ## KubeVirt compatibility and the local dataplane e2e (root); cluster tests skip without KUBECONFIG

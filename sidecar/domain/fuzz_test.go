@@ -9,7 +9,8 @@ import (
 )
 
 // FuzzRewrite: Rewrite never panics; whenever it succeeds its output parses
-// and rewriting it again changes nothing.
+// (where libvirtxml's own round trip of the input does) and rewriting it
+// again changes nothing.
 func FuzzRewrite(f *testing.F) {
 	for _, d := range []string{"domain-base.xml", "domain-hugepages-numa.xml", "domain-placeholder.xml"} {
 		dom := readTestdata(f, d)
@@ -36,7 +37,10 @@ func FuzzRewrite(f *testing.F) {
 			return
 		}
 		if err := (&libvirtxml.Domain{}).Unmarshal(string(out)); err != nil {
-			t.Fatalf("output does not parse: %v\n%s", err, out)
+			if libvirtxmlRoundTrips(domainXML) {
+				t.Fatalf("output does not parse: %v\n%s", err, out)
+			}
+			return // libvirtxml's own print of this input does not parse either
 		}
 		again, err := Rewrite(out, vmiJSON, Options{})
 		if err != nil {
@@ -46,4 +50,17 @@ func FuzzRewrite(f *testing.F) {
 			t.Fatalf("not idempotent\n--- once ---\n%s\n--- twice ---\n%s", out, again)
 		}
 	})
+}
+
+// libvirtxmlRoundTrips tells whether libvirtxml prints the domain in a form it
+// parses again. Not every input it accepts does: <sysinfo type=""> prints as
+// <sysinfo>, which it then refuses (testdata/fuzz/FuzzRewrite/54334e452930d6c5).
+// Rewrite prints through libvirtxml, so it answers only for what it adds.
+func libvirtxmlRoundTrips(domainXML []byte) bool {
+	var d libvirtxml.Domain
+	if err := d.Unmarshal(string(domainXML)); err != nil {
+		return false
+	}
+	s, err := d.Marshal()
+	return err == nil && (&libvirtxml.Domain{}).Unmarshal(s) == nil
 }
