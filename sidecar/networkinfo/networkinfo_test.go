@@ -93,45 +93,37 @@ func writeLikeKubelet(t *testing.T, p, content string) {
 	}
 }
 
-func TestReadWaitsForFile(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "network-info")
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		time.Sleep(300 * time.Millisecond)
-		writeLikeKubelet(t, p, `{"interfaces":[{"network":"a","mtu":1400}]}`)
-	}()
-	info, err := Read(p, 5*time.Second)
-	<-done
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info["a"].MTU != 1400 {
-		t.Errorf("got %+v", info)
-	}
-}
-
-// The kubelet creates the file empty while the pod lacks the
-// kubevirt.io/network-info annotation (virt-controller adds it after Multus
-// reported the network-status) and fills it later.
-func TestReadWaitsForEmptyFileToFill(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "network-info")
-	if err := os.WriteFile(p, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		time.Sleep(300 * time.Millisecond)
-		writeLikeKubelet(t, p, `{"interfaces":[{"network":"a","mtu":9000}]}`)
-	}()
-	info, err := Read(p, 5*time.Second)
-	<-done
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info["a"].MTU != 9000 {
-		t.Errorf("got %+v", info)
+// Read waits for the content, whether the file is missing at first or, as
+// the kubelet leaves it while the pod lacks the kubevirt.io/network-info
+// annotation (virt-controller adds it after Multus reported the
+// network-status), empty.
+func TestReadWaitsForContent(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		emptyFirst bool
+	}{{"file missing at first", false}, {"file empty at first", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "network-info")
+			if tc.emptyFirst {
+				if err := os.WriteFile(p, nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				time.Sleep(300 * time.Millisecond)
+				writeLikeKubelet(t, p, `{"interfaces":[{"network":"a","mtu":1400}]}`)
+			}()
+			info, err := Read(p, 5*time.Second)
+			<-done
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info["a"].MTU != 1400 {
+				t.Errorf("got %+v", info)
+			}
+		})
 	}
 }
 
