@@ -78,7 +78,7 @@ cluster-down: ## stop and remove all that cluster-up started and created (safe t
 
 functest-cluster: ## functests/cluster against the cluster of make cluster-up (root)
 	cd functests && KUBECONFIG=$(CLUSTER_STATE)/kubeconfig/admin.conf PATH=$(CLUSTER_STATE)/bin:$$PATH \
-	  VHOSTUSER_CLUSTER_STATE=$(CLUSTER_STATE) $(GO) test -count=1 -v -timeout 20m -run '$(CLUSTER_TESTS)' ./cluster
+	  VHOSTUSER_CLUSTER_STATE=$(CLUSTER_STATE) $(GO) test -count=1 -v -timeout 45m -run '$(CLUSTER_TESTS)' ./cluster
 
 clean:
 	rm -rf $(BIN)

@@ -117,7 +117,7 @@ while read -r rule; do
 done < <(iptables -t nat -S POSTROUTING 2>/dev/null | grep -F 'name: \"vhostuser-cluster\"')
 
 # Mounts under the kubelet root and the state directory, deepest first.
-for root in "$KUBELET_ROOT" "$CLUSTER_STATE"; do
+for root in "$KUBELET_ROOT" "${KUBEVIRT_HOST_PATHS[@]}" "$CLUSTER_STATE"; do
 	while read -r m; do
 		umount -l "$m" 2>/dev/null || { log "cannot unmount $m"; failed=1; }
 	done < <(awk -v r="$root" '$5 == r || index($5, r "/") == 1 {print $5}' /proc/self/mountinfo | sort -r)
@@ -152,7 +152,8 @@ rmdir_empty() { [ -d "$1" ] && find "$1" -depth -type d -empty -delete; }
 if [ -f "$CLUSTER_STATE/created-paths" ]; then
 	while read -r p; do
 		case "$p" in
-		"$KUBELET_ROOT" | /var/log/pods | /var/log/containers | /run/k8s.cni.cncf.io)
+		"$KUBELET_ROOT" | /var/log/pods | /var/log/containers | /run/k8s.cni.cncf.io | /run/kubevirt | \
+			/run/kubevirt-private | /run/kubevirt-libvirt-runtimes | /var/lib/kubevirt-node-labeller)
 			rm -rf --one-file-system "$p" ;;
 		/var/lib/cni)
 			# libcni's results cache of containerd's calls: Multus' network and

@@ -49,7 +49,7 @@ fi
 # The node OVS's database socket is at the stock path, and the node
 # configuration is our installer's: another OVS or installation on this
 # machine would be taken over, and cluster-down would remove its files.
-for f in "$OVS_DB_SOCK" "$NODE_CONFIG"; do
+for f in "$OVS_DB_SOCK" "$NODE_CONFIG" "${KUBEVIRT_HOST_PATHS[@]}"; do
 	if [ -e "$f" ] || [ -L "$f" ]; then
 		echo "$f exists: another OVS or vhostuser installation uses this machine, or a cluster was not torn down (make cluster-down)" >&2
 		exit 1
@@ -67,6 +67,10 @@ since() { printf '%.1f' "$(echo "$(date +%s.%N) - $t0" | bc)"; }
 
 bin="$(bash "$here/build.sh" | tail -1)"
 log "binaries in $bin ($(since) s)"
+# KubeVirt's images, operator manifest and virtctl (kubevirt.sh).
+kv="$(bash "$here/kubevirt.sh" | tail -1)"
+ln -sf "$kv/virtctl" "$bin/virtctl"
+log "KubeVirt images in $kv ($(since) s)"
 
 mkdir -p "$CLUSTER_STATE" "$PKI" "$KUBECONFIGS" "$PIDS" "$LOGS"
 touch "$CLUSTER_STATE/up-started"
@@ -370,6 +374,25 @@ log "our images imported ($(since) s)"
 kubectl apply -k "$repo/manifests/overlays/default" >"$LOGS/apply-default.log"
 wait_for "vhostuser-cni-installer rolled out" 120 \
 	kubectl -n vhostuser-system rollout status daemonset/vhostuser-cni-installer --timeout 2s
+
+# KubeVirt, installed the way operators do: the operator manifest (CRDs,
+# RBAC, the virt-operator Deployment) rendered by KubeVirt's own tools, then
+# the KubeVirt CR; then our binding registered in it by manifests/binding, as
+# docs/install.md tells users. Images are imported, never pulled.
+for img in "$kv"/images/*.tar; do
+	ctr -n k8s.io images import "$img" >>"$LOGS/kubevirt-images.log"
+done
+log "KubeVirt images imported ($(since) s)"
+# The single node runs the control plane: say so, as kubeadm would
+# (virt-operator's Deployment requires a control-plane node).
+kubectl label --overwrite node "$NODE_NAME" node-role.kubernetes.io/control-plane= >/dev/null
+kubectl apply -f "$kv/kubevirt-operator.yaml" >"$LOGS/apply-kubevirt.log"
+wait_for "virt-operator rolled out" 300 \
+	kubectl -n "$KUBEVIRT_NAMESPACE" rollout status deployment/virt-operator --timeout 2s
+kubectl apply -f "$here/kubevirt-cr.yaml" >>"$LOGS/apply-kubevirt.log"
+kubectl apply -k "$repo/manifests/binding" >>"$LOGS/apply-kubevirt.log"
+wait_for "KubeVirt Available" 900 \
+	kubectl -n "$KUBEVIRT_NAMESPACE" wait --timeout 2s --for condition=Available kubevirt/kubevirt
 
 touch "$CLUSTER_STATE/up-complete"
 log "up in $(since) s; KUBECONFIG=$ADMIN_KUBECONFIG PATH=$CLUSTER_STATE/bin:\$PATH"
