@@ -122,9 +122,15 @@ tar -C / -cf - --no-recursion --xattrs -T "$work/files" | tar -C "$rootfs" -x --
 mkdir -p "$rootfs"/{tmp,run,etc,root,var/lib/libvirt,var/log/libvirt,var/cache/libvirt,var/lib/kubevirt-node-labeller}
 chmod 1777 "$rootfs/tmp"
 rm -rf "$rootfs/var/run" && ln -s ../run "$rootfs/var/run"
-# Accounts of KubeVirt's images (cmd/virt-launcher/BUILD.bazel): root and qemu (107).
-printf 'root:x:0:0:root:/root:/bin/bash\nqemu:x:107:107:qemu user:/home/qemu:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n' >"$rootfs/etc/passwd"
-printf 'root:x:0:\nqemu:x:107:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
+# Accounts of KubeVirt's images (cmd/virt-launcher/BUILD.bazel): root and
+# qemu (107); and Debian's libvirt-qemu, which Debian's libvirtd resolves as
+# its built-in default QEMU user before it reads qemu.conf when it runs as
+# root (the node-labeller init container): without it the QEMU driver fails
+# ("Failed to parse user 'libvirt-qemu'").
+printf '%s\n' root:x:0:0:root:/root:/bin/bash 'qemu:x:107:107:qemu user:/home/qemu:/bin/bash' \
+	libvirt-qemu:x:64055:64055::/var/lib/libvirt:/usr/sbin/nologin nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin \
+	>"$rootfs/etc/passwd"
+printf '%s\n' root:x:0: qemu:x:107: libvirt-qemu:x:64055: nogroup:x:65534: >"$rootfs/etc/group"
 cp "$moddir/cmd/virt-launcher/nsswitch.conf" "$rootfs/etc/nsswitch.conf"
 chmod 644 "$rootfs"/etc/{passwd,group,nsswitch.conf}
 layer() { # layer NAME DIR: an uncompressed, reproducible tar of DIR

@@ -387,9 +387,19 @@ log "KubeVirt images imported ($(since) s)"
 # (virt-operator's Deployment requires a control-plane node).
 kubectl label --overwrite node "$NODE_NAME" node-role.kubernetes.io/control-plane= >/dev/null
 kubectl apply -f "$kv/kubevirt-operator.yaml" >"$LOGS/apply-kubevirt.log"
+# This machine's PID 1 (the sandbox's init) does not let even root open
+# /proc/1/ns/mnt or /proc/1/root, where virt-handler enters the node's mount
+# namespace (virt-chroot --mount /proc/1/ns/mnt). KubeVirt's own switch for
+# nodes that are containers, passed by the operator to its components (the
+# KV_IO_EXTRA_ENV_ prefix), makes it use its parent's (containerd-shim's,
+# which runs in the node's mount namespace) instead.
+kubectl -n "$KUBEVIRT_NAMESPACE" set env deployment/virt-operator KV_IO_EXTRA_ENV_VIRT_IN_CONTAINER=true >/dev/null
 wait_for "virt-operator rolled out" 300 \
 	kubectl -n "$KUBEVIRT_NAMESPACE" rollout status deployment/virt-operator --timeout 2s
-kubectl apply -f "$here/kubevirt-cr.yaml" >>"$LOGS/apply-kubevirt.log"
+# create, as KubeVirt's install instructions do: a CR made by kubectl apply
+# would lose every field manifests/binding does not repeat when that is
+# applied (kubectl's three-way merge prunes them from last-applied).
+kubectl create -f "$here/kubevirt-cr.yaml" >>"$LOGS/apply-kubevirt.log"
 kubectl apply -k "$repo/manifests/binding" >>"$LOGS/apply-kubevirt.log"
 wait_for "KubeVirt Available" 900 \
 	kubectl -n "$KUBEVIRT_NAMESPACE" wait --timeout 2s --for condition=Available kubevirt/kubevirt
