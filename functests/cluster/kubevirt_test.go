@@ -105,6 +105,12 @@ func (l *local) launcherPod(ctx context.Context, vm string) (name, uid string) {
 // that took from start.
 func (l *local) waitVMIRunning(ctx context.Context, vm string, start time.Time) time.Duration {
 	l.t.Helper()
+	// kubectl wait fails at once on an object that does not exist yet:
+	// virt-controller creates the VMI from the VM.
+	l.eventually(ctx, "VMI "+vm+" created", func() error {
+		_, err := l.try(ctx, "-n", l.ns, "get", "vmi", vm)
+		return err
+	})
 	if out, err := l.try(ctx, "-n", l.ns, "wait", "--for", "jsonpath={.status.phase}=Running", "--timeout", "600s", "vmi/"+vm); err != nil {
 		vmi, _ := l.try(ctx, "-n", l.ns, "get", "vmi", vm, "-o", "yaml")
 		ev, _ := l.try(ctx, "-n", l.ns, "get", "events")

@@ -67,7 +67,17 @@ if [ -f "$PIDS/containerd.pid" ] && command ctr --address "$CONTAINERD_SOCK" ver
 	for t in $(c tasks ls -q 2>/dev/null); do c tasks delete -f "$t" >/dev/null 2>&1; done
 	for ct in $(c containers ls -q 2>/dev/null); do c containers rm "$ct" >/dev/null 2>&1; done
 fi
+# containerd is PID 1 of its PID namespace (up.sh): when it exits, the
+# kernel kills what is left in the namespace, and unshare, which waited for
+# it, exits; it ignores TERM itself.
 stop containerd
+if [ -f "$PIDS/containerd-unshare.pid" ]; then
+	pid="$(cat "$PIDS/containerd-unshare.pid")"
+	if alive "$pid" && { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -q -- "unshare --pid"; then
+		kill -KILL "$pid"
+	fi
+	rm -f "$PIDS/containerd-unshare.pid"
+fi
 # containerd-shim-runc-v2 processes outlive containerd: ours carry our socket
 # address in their command line.
 for p in /proc/[0-9]*; do

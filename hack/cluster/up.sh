@@ -285,7 +285,20 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
     conf_dir = "$CLUSTER_STATE/cni/net.d"
     max_conf_num = 1
 EOF
-start containerd containerd --config "$CLUSTER_STATE/containerd/config.toml"
+# containerd is PID 1 of its own PID namespace, which its containers and
+# the hostPID pods (virt-handler) share: this machine's PID 1 (the sandbox's
+# init) does not let even root open /proc/1/root or /proc/1/ns/mnt, through
+# which virt-handler reaches the node's files and mount namespace (device
+# plugins for /dev/net/tun and /dev/kvm, virt-chroot). Its mount namespace
+# is the node's / as a shared peer (mounts propagate both ways, as if it
+# were the node's own) with a /proc of its PID namespace (containerd reads
+# /proc/<its pid>/task/...); so its /proc/1/root is the node's /.
+# The kubelet needs / shared too (Bidirectional mount propagation).
+mount --make-shared /
+start containerd-unshare unshare --pid --fork --kill-child --mount --propagation unchanged --mount-proc \
+	containerd --config "$CLUSTER_STATE/containerd/config.toml"
+containerd_child() { pgrep -P "$(cat "$PIDS/containerd-unshare.pid")" -x containerd >"$PIDS/containerd.pid"; }
+wait_for "containerd started in its PID namespace" 10 containerd_child
 ctr() { command ctr --address "$CONTAINERD_SOCK" "$@"; }
 wait_for "containerd up" 60 ctr version
 
@@ -295,8 +308,6 @@ wait_for "containerd up" 60 ctr version
 ctr -n k8s.io images import "$CLUSTER_STATE/busybox.tar" >>"$LOGS/busybox-image.log"
 log "node image imported ($(since) s)"
 
-# kubelet needs / shared (Bidirectional mount propagation).
-mount --make-shared /
 mkdir -p /opt/cni/bin
 cat >"$CLUSTER_STATE/kubelet.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
@@ -387,13 +398,6 @@ log "KubeVirt images imported ($(since) s)"
 # (virt-operator's Deployment requires a control-plane node).
 kubectl label --overwrite node "$NODE_NAME" node-role.kubernetes.io/control-plane= >/dev/null
 kubectl apply -f "$kv/kubevirt-operator.yaml" >"$LOGS/apply-kubevirt.log"
-# This machine's PID 1 (the sandbox's init) does not let even root open
-# /proc/1/ns/mnt or /proc/1/root, where virt-handler enters the node's mount
-# namespace (virt-chroot --mount /proc/1/ns/mnt). KubeVirt's own switch for
-# nodes that are containers, passed by the operator to its components (the
-# KV_IO_EXTRA_ENV_ prefix), makes it use its parent's (containerd-shim's,
-# which runs in the node's mount namespace) instead.
-kubectl -n "$KUBEVIRT_NAMESPACE" set env deployment/virt-operator KV_IO_EXTRA_ENV_VIRT_IN_CONTAINER=true >/dev/null
 wait_for "virt-operator rolled out" 300 \
 	kubectl -n "$KUBEVIRT_NAMESPACE" rollout status deployment/virt-operator --timeout 2s
 # create, as KubeVirt's install instructions do: a CR made by kubectl apply
