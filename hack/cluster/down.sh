@@ -125,6 +125,9 @@ while read -r rule; do
 	eval "iptables -t nat -D ${rule#-A }" 2>/dev/null
 	[ -n "$chain" ] && iptables -t nat -F "$chain" 2>/dev/null && iptables -t nat -X "$chain" 2>/dev/null
 done < <(iptables -t nat -S POSTROUTING 2>/dev/null | grep -F 'name: \"vhostuser-cluster\"')
+# up.sh's refusal of untranslated service addresses.
+while iptables -D OUTPUT -d "$SERVICE_CIDR" -p tcp -m comment --comment vhostuser-cluster-services -j REJECT --reject-with tcp-reset 2>/dev/null; do :; done
+while iptables -D OUTPUT -d "$SERVICE_CIDR" -m comment --comment vhostuser-cluster-services -j REJECT 2>/dev/null; do :; done
 
 # Mounts under the kubelet root and the state directory, deepest first.
 for root in "$KUBELET_ROOT" "${KUBEVIRT_HOST_PATHS[@]}" "$CLUSTER_STATE"; do

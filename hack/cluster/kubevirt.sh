@@ -30,7 +30,7 @@ DEBIAN_ROOTS=(bash dash coreutils grep sed findutils util-linux procps iproute2
 	libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86)
 
 export GONOSUMDB="${GONOSUMDB:-libvirt.org,kubevirt.io/virt-template-*,github.com/rhobs}"
-modkey="$(cat "$here/kubevirt/go.mod" "$here/kubevirt/go.sum" | sha256sum | cut -c1-12)"
+modkey="$(cat "$here/kubevirt/go.mod" "$here/kubevirt/go.sum" "$0" | sha256sum | cut -c1-12)"
 kv_version="$(awk '$1 == "kubevirt.io/kubevirt" && $2 ~ /^v/ {print $2; exit}' "$here/kubevirt/go.mod")"
 [ -n "$kv_version" ] || { echo "no kubevirt.io/kubevirt version in $here/kubevirt/go.mod" >&2; exit 1; }
 
@@ -40,14 +40,17 @@ if [ ! -f "$bindir/.complete" ]; then
 	echo "building KubeVirt $kv_version commands into $bindir" >&2
 	start=$(date +%s)
 	rm -rf "$bindir" && mkdir -p "$bindir"
+	# The version stamps of KubeVirt's own build (client-go/version), which
+	# virtctl and the components report and check.
+	kvldflags="-s -w -X kubevirt.io/client-go/version.gitVersion=$kv_version -X kubevirt.io/client-go/version.gitTreeState=clean"
 	(
 		cd "$here/kubevirt"
 		# virt-launcher loads libvirt.so.0 at run time (no libvirt-dev); both
 		# cgo commands run on the Debian layer; everything else is static.
-		CGO_ENABLED=1 go build -trimpath -tags libvirt_dlopen -ldflags "-s -w" -o "$bindir/" "$KV_MODULE/cmd/virt-launcher"
+		CGO_ENABLED=1 go build -trimpath -tags libvirt_dlopen -ldflags "$kvldflags" -o "$bindir/" "$KV_MODULE/cmd/virt-launcher"
 		# virt-handler's node-labeller reads KVM capabilities through cgo.
-		CGO_ENABLED=1 go build -trimpath -ldflags "-s -w" -o "$bindir/" "$KV_MODULE/cmd/virt-handler"
-		CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bindir/" \
+		CGO_ENABLED=1 go build -trimpath -ldflags "$kvldflags" -o "$bindir/" "$KV_MODULE/cmd/virt-handler"
+		CGO_ENABLED=0 go build -trimpath -ldflags "$kvldflags" -o "$bindir/" \
 			"$KV_MODULE"/cmd/{virt-operator,virt-api,virt-controller,virt-chroot,virt-launcher-monitor,virt-probe,virt-tail,virt-freezer,virtctl,sidecars} \
 			"$KV_MODULE"/tools/{manifest-templator,resource-generator}
 		moddir="$(go list -m -f '{{.Dir}}' "$KV_MODULE")"

@@ -359,6 +359,16 @@ EOF
 # kube-proxy is required, not optional: this machine's outer network answers
 # TCP on any address, so without it a Service address reaches a stranger.
 start kube-proxy "$bin/kube-proxy" --config "$CLUSTER_STATE/kube-proxy.yaml"
+# Service addresses that kube-proxy has not (yet) translated are refused
+# instead of reaching the outer network, which answers on any address: a
+# client that connects before kube-proxy's rules exist (kube-apiserver
+# checking virt-api's APIService right after its creation) would otherwise
+# keep a connection to a stranger alive (HTTP 404s, APIService unavailable,
+# virtctl console 503). The filter table runs after kube-proxy's DNAT.
+# A TCP reset, not an ICMP error, so an already established connection
+# (which TCP would keep retrying) ends at once and its client reconnects.
+iptables -I OUTPUT -d "$SERVICE_CIDR" -m comment --comment vhostuser-cluster-services -j REJECT
+iptables -I OUTPUT -d "$SERVICE_CIDR" -p tcp -m comment --comment vhostuser-cluster-services -j REJECT --reject-with tcp-reset
 
 wait_for "node $NODE_NAME Ready" 180 kubectl wait --timeout 2s --for condition=Ready "node/$NODE_NAME"
 wait_for "default service account" 60 kubectl -n default get serviceaccount default
