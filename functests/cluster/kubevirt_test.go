@@ -120,8 +120,10 @@ func (l *local) waitVMIRunning(ctx context.Context, vm string, start time.Time) 
 }
 
 // console runs virtctl console on the VM with its output in a file, and
-// returns the file as a guest.Console; the console ends with the test.
-func (l *local) console(vm string) guest.Console {
+// returns the file as a guest.Console and a context that ends when virtctl
+// exits (its error is then the console's last lines); the console ends with
+// the test.
+func (l *local) console(vm string) (guest.Console, context.Context) {
 	l.t.Helper()
 	path := filepath.Join(l.t.TempDir(), vm+".console")
 	f, err := os.Create(path)
@@ -139,13 +141,20 @@ func (l *local) console(vm string) guest.Console {
 	if err := cmd.Start(); err != nil {
 		l.t.Fatalf("virtctl console %s: %v", vm, err)
 	}
+	running, exited := context.WithCancel(context.Background())
+	waited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		exited()
+		close(waited)
+	}()
 	l.t.Cleanup(func() {
 		cancel()
 		stdin.Close()
-		_ = cmd.Wait()
+		<-waited
 		f.Close()
 	})
-	return guest.Console{Path: path}
+	return guest.Console{Path: path}, running
 }
 
 // ovsStatus returns the status column of an OVS interface.
@@ -181,6 +190,7 @@ func TestLocalClusterKubeVirtVMPing(t *testing.T) {
 		pod, uid       string
 		paths          socketpath.Paths
 		console        guest.Console
+		consoleRunning context.Context
 	}
 	vms := []*vmInfo{
 		{name: "vm-a", ip: "192.0.2.1/24", peer: "192.0.2.2"},
@@ -211,10 +221,11 @@ func TestLocalClusterKubeVirtVMPing(t *testing.T) {
 		if len(ports) != 1 || ports[0]["name"] != "vhu"+p.ID {
 			t.Fatalf("%s: want OVS interface vhu%s, got %v", vm.pod, p.ID, ports)
 		}
-		vm.console = l.console(vm.name)
+		vm.console, vm.consoleRunning = l.console(vm.name)
 	}
 	for _, vm := range vms {
-		wctx, wcancel := context.WithTimeout(ctx, 3*time.Minute)
+		// Until virtctl exits (say, virt-api's subresource unavailable).
+		wctx, wcancel := context.WithTimeout(vm.consoleRunning, 3*time.Minute)
 		lines, err := vm.console.Collect(wctx, 0, guest.MarkerPingOK, 5)
 		wcancel()
 		if err != nil {
