@@ -70,15 +70,15 @@ manifests: ## render every kustomize overlay
 CLUSTER_STATE := $(or $(VHOSTUSER_CLUSTER_STATE),/var/lib/vhostuser-cluster)
 CLUSTER_TESTS ?= ^TestLocalCluster
 
-cluster-up: deps ## a single-node Kubernetes on this machine, built here (root; functests/README.md)
+cluster-up: deps ## a single-node Kubernetes + Multus + KubeVirt (its operator) on this machine, built here (root; functests/README.md)
 	bash hack/cluster/up.sh
 
 cluster-down: ## stop and remove all that cluster-up started and created (safe to repeat)
 	bash hack/cluster/down.sh
 
-functest-cluster: ## functests/cluster against the cluster of make cluster-up (root)
+functest-cluster: ## functests/cluster against the cluster of make cluster-up: pods and KubeVirt VMs on vhostuser NADs (root)
 	cd functests && KUBECONFIG=$(CLUSTER_STATE)/kubeconfig/admin.conf PATH=$(CLUSTER_STATE)/bin:$$PATH \
-	  VHOSTUSER_CLUSTER_STATE=$(CLUSTER_STATE) $(GO) test -count=1 -v -timeout 20m -run '$(CLUSTER_TESTS)' ./cluster
+	  VHOSTUSER_CLUSTER_STATE=$(CLUSTER_STATE) $(GO) test -count=1 -v -timeout 45m -run '$(CLUSTER_TESTS)' ./cluster
 
 clean:
 	rm -rf $(BIN)

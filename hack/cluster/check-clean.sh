@@ -20,8 +20,11 @@ for p in /proc/[0-9]*; do
 	*"$CLUSTER_STATE"* | *"$CLUSTER_CACHE"*) report "process $pid: $cmd" ;;
 	esac
 done
-while read -r m; do report "mount $m"; done < <(awk -v s="$CLUSTER_STATE" -v k="$KUBELET_ROOT" \
-	'index($5, s) == 1 || index($5, k) == 1 {print $5}' /proc/self/mountinfo)
+while read -r m; do report "mount $m"; done < <(awk -v s="$CLUSTER_STATE" -v k="$KUBELET_ROOT" -v kv="${KUBEVIRT_HOST_PATHS[*]}" \
+	'BEGIN { n = split(kv, r, " ") } { for (i = 1; i <= n; i++) if (index($5, r[i]) == 1) { print $5; next } }
+	index($5, s) == 1 || index($5, k) == 1 {print $5}' /proc/self/mountinfo)
+# virt-handler's host directories (cluster-up refuses to start while they exist).
+for p in "${KUBEVIRT_HOST_PATHS[@]}"; do [ -e "$p" ] && report "$p"; done
 for d in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods; do
 	[ -d "$d" ] && report "cgroup $d"
 done

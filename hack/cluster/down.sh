@@ -67,7 +67,17 @@ if [ -f "$PIDS/containerd.pid" ] && command ctr --address "$CONTAINERD_SOCK" ver
 	for t in $(c tasks ls -q 2>/dev/null); do c tasks delete -f "$t" >/dev/null 2>&1; done
 	for ct in $(c containers ls -q 2>/dev/null); do c containers rm "$ct" >/dev/null 2>&1; done
 fi
+# containerd is PID 1 of its PID namespace (up.sh): when it exits, the
+# kernel kills what is left in the namespace, and unshare, which waited for
+# it, exits; it ignores TERM itself.
 stop containerd
+if [ -f "$PIDS/containerd-unshare.pid" ]; then
+	pid="$(cat "$PIDS/containerd-unshare.pid")"
+	if alive "$pid" && { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -q -- "unshare --pid"; then
+		kill -KILL "$pid"
+	fi
+	rm -f "$PIDS/containerd-unshare.pid"
+fi
 # containerd-shim-runc-v2 processes outlive containerd: ours carry our socket
 # address in their command line.
 for p in /proc/[0-9]*; do
@@ -115,9 +125,12 @@ while read -r rule; do
 	eval "iptables -t nat -D ${rule#-A }" 2>/dev/null
 	[ -n "$chain" ] && iptables -t nat -F "$chain" 2>/dev/null && iptables -t nat -X "$chain" 2>/dev/null
 done < <(iptables -t nat -S POSTROUTING 2>/dev/null | grep -F 'name: \"vhostuser-cluster\"')
+# up.sh's refusal of untranslated service addresses.
+while iptables -D OUTPUT -d "$SERVICE_CIDR" -p tcp -m comment --comment vhostuser-cluster-services -j REJECT --reject-with tcp-reset 2>/dev/null; do :; done
+while iptables -D OUTPUT -d "$SERVICE_CIDR" -m comment --comment vhostuser-cluster-services -j REJECT 2>/dev/null; do :; done
 
 # Mounts under the kubelet root and the state directory, deepest first.
-for root in "$KUBELET_ROOT" "$CLUSTER_STATE"; do
+for root in "$KUBELET_ROOT" "${KUBEVIRT_HOST_PATHS[@]}" "$CLUSTER_STATE"; do
 	while read -r m; do
 		umount -l "$m" 2>/dev/null || { log "cannot unmount $m"; failed=1; }
 	done < <(awk -v r="$root" '$5 == r || index($5, r "/") == 1 {print $5}' /proc/self/mountinfo | sort -r)
@@ -152,7 +165,8 @@ rmdir_empty() { [ -d "$1" ] && find "$1" -depth -type d -empty -delete; }
 if [ -f "$CLUSTER_STATE/created-paths" ]; then
 	while read -r p; do
 		case "$p" in
-		"$KUBELET_ROOT" | /var/log/pods | /var/log/containers | /run/k8s.cni.cncf.io)
+		"$KUBELET_ROOT" | /var/log/pods | /var/log/containers | /run/k8s.cni.cncf.io | /run/kubevirt | \
+			/run/kubevirt-private | /run/kubevirt-libvirt-runtimes | /var/lib/kubevirt-node-labeller)
 			rm -rf --one-file-system "$p" ;;
 		/var/lib/cni)
 			# libcni's results cache of containerd's calls: Multus' network and

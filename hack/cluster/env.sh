@@ -46,11 +46,15 @@ OVS_BRIDGE=br-dpdk
 OVS_NETNS=vhostuser-cluster-ovs
 OVS_FILE_PREFIX=vhostuser-cluster
 
+# virt-handler's hostPath volumes (KubeVirt's DaemonSet; /var/run is /run
+# here) besides the kubelet root: mounts under them go at cluster-down.
+KUBEVIRT_HOST_PATHS=(/run/kubevirt /run/kubevirt-private /run/kubevirt-libvirt-runtimes /var/lib/kubevirt-node-labeller)
 # Paths outside the state directory that the cluster writes; cluster-up
 # records which of them it created (created-paths) for cluster-down, which
 # handles them in this order (files before their directories).
 OUTSIDE_PATHS=("$KUBELET_ROOT" /var/log/pods /var/log/containers /opt/cni /opt/cni/bin /run/containerd
-	/var/lib/cni /run/vhostuser /run/k8s.cni.cncf.io "$NODE_CONFIG" /etc/vhostuser "$OVS_DB_SOCK" /run/openvswitch)
+	/var/lib/cni /run/vhostuser /run/k8s.cni.cncf.io "$NODE_CONFIG" /etc/vhostuser "$OVS_DB_SOCK" /run/openvswitch
+	"${KUBEVIRT_HOST_PATHS[@]}")
 # Kernel settings the kubelet, kube-proxy and the bridge plugin change, and
 # fs.protected_symlinks, which cluster-up sets to 1 as node preparation (our
 # plugin refuses ADD without it, docs/install.md); cluster-up saves them,
@@ -62,3 +66,11 @@ SYSCTLS=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops
 
 kubectl() { "$CLUSTER_STATE/bin/kubectl" --kubeconfig "$ADMIN_KUBECONFIG" "$@"; }
 log() { echo "cluster: $*" >&2; }
+
+# KubeVirt (kubevirt.sh builds, up.sh installs): image names of the operator
+# install, the test-only hook sidecar and the test guest's kernelBoot image,
+# all imported into containerd, never pulled.
+KUBEVIRT_NAMESPACE=kubevirt
+KUBEVIRT_IMAGE_PREFIX=localhost/vhostuser-kubevirt
+TEST_HOOK_IMAGE=localhost/vhostuser-cluster/test-only-msix-hook:1
+GUEST_IMAGE=localhost/vhostuser-cluster/test-guest:1

@@ -49,7 +49,7 @@ fi
 # The node OVS's database socket is at the stock path, and the node
 # configuration is our installer's: another OVS or installation on this
 # machine would be taken over, and cluster-down would remove its files.
-for f in "$OVS_DB_SOCK" "$NODE_CONFIG"; do
+for f in "$OVS_DB_SOCK" "$NODE_CONFIG" "${KUBEVIRT_HOST_PATHS[@]}"; do
 	if [ -e "$f" ] || [ -L "$f" ]; then
 		echo "$f exists: another OVS or vhostuser installation uses this machine, or a cluster was not torn down (make cluster-down)" >&2
 		exit 1
@@ -67,6 +67,10 @@ since() { printf '%.1f' "$(echo "$(date +%s.%N) - $t0" | bc)"; }
 
 bin="$(bash "$here/build.sh" | tail -1)"
 log "binaries in $bin ($(since) s)"
+# KubeVirt's images, operator manifest and virtctl (kubevirt.sh).
+kv="$(bash "$here/kubevirt.sh" | tail -1)"
+ln -sf "$kv/virtctl" "$bin/virtctl"
+log "KubeVirt images in $kv ($(since) s)"
 
 mkdir -p "$CLUSTER_STATE" "$PKI" "$KUBECONFIGS" "$PIDS" "$LOGS"
 touch "$CLUSTER_STATE/up-started"
@@ -281,7 +285,20 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
     conf_dir = "$CLUSTER_STATE/cni/net.d"
     max_conf_num = 1
 EOF
-start containerd containerd --config "$CLUSTER_STATE/containerd/config.toml"
+# containerd is PID 1 of its own PID namespace, which its containers and
+# the hostPID pods (virt-handler) share: this machine's PID 1 (the sandbox's
+# init) does not let even root open /proc/1/root or /proc/1/ns/mnt, through
+# which virt-handler reaches the node's files and mount namespace (device
+# plugins for /dev/net/tun and /dev/kvm, virt-chroot). Its mount namespace
+# is the node's / as a shared peer (mounts propagate both ways, as if it
+# were the node's own) with a /proc of its PID namespace (containerd reads
+# /proc/<its pid>/task/...); so its /proc/1/root is the node's /.
+# The kubelet needs / shared too (Bidirectional mount propagation).
+mount --make-shared /
+start containerd-unshare unshare --pid --fork --kill-child --mount --propagation unchanged --mount-proc \
+	containerd --config "$CLUSTER_STATE/containerd/config.toml"
+containerd_child() { pgrep -P "$(cat "$PIDS/containerd-unshare.pid")" -x containerd >"$PIDS/containerd.pid"; }
+wait_for "containerd started in its PID namespace" 10 containerd_child
 ctr() { command ctr --address "$CONTAINERD_SOCK" "$@"; }
 wait_for "containerd up" 60 ctr version
 
@@ -291,8 +308,6 @@ wait_for "containerd up" 60 ctr version
 ctr -n k8s.io images import "$CLUSTER_STATE/busybox.tar" >>"$LOGS/busybox-image.log"
 log "node image imported ($(since) s)"
 
-# kubelet needs / shared (Bidirectional mount propagation).
-mount --make-shared /
 mkdir -p /opt/cni/bin
 cat >"$CLUSTER_STATE/kubelet.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
@@ -344,6 +359,16 @@ EOF
 # kube-proxy is required, not optional: this machine's outer network answers
 # TCP on any address, so without it a Service address reaches a stranger.
 start kube-proxy "$bin/kube-proxy" --config "$CLUSTER_STATE/kube-proxy.yaml"
+# Service addresses that kube-proxy has not (yet) translated are refused
+# instead of reaching the outer network, which answers on any address: a
+# client that connects before kube-proxy's rules exist (kube-apiserver
+# checking virt-api's APIService right after its creation) would otherwise
+# keep a connection to a stranger alive (HTTP 404s, APIService unavailable,
+# virtctl console 503). The filter table runs after kube-proxy's DNAT.
+# A TCP reset, not an ICMP error, so an already established connection
+# (which TCP would keep retrying) ends at once and its client reconnects.
+iptables -I OUTPUT -d "$SERVICE_CIDR" -m comment --comment vhostuser-cluster-services -j REJECT
+iptables -I OUTPUT -d "$SERVICE_CIDR" -p tcp -m comment --comment vhostuser-cluster-services -j REJECT --reject-with tcp-reset
 
 wait_for "node $NODE_NAME Ready" 180 kubectl wait --timeout 2s --for condition=Ready "node/$NODE_NAME"
 wait_for "default service account" 60 kubectl -n default get serviceaccount default
@@ -370,6 +395,28 @@ log "our images imported ($(since) s)"
 kubectl apply -k "$repo/manifests/overlays/default" >"$LOGS/apply-default.log"
 wait_for "vhostuser-cni-installer rolled out" 120 \
 	kubectl -n vhostuser-system rollout status daemonset/vhostuser-cni-installer --timeout 2s
+
+# KubeVirt, installed the way operators do: the operator manifest (CRDs,
+# RBAC, the virt-operator Deployment) rendered by KubeVirt's own tools, then
+# the KubeVirt CR; then our binding registered in it by manifests/binding, as
+# docs/install.md tells users. Images are imported, never pulled.
+for img in "$kv"/images/*.tar; do
+	ctr -n k8s.io images import "$img" >>"$LOGS/kubevirt-images.log"
+done
+log "KubeVirt images imported ($(since) s)"
+# The single node runs the control plane: say so, as kubeadm would
+# (virt-operator's Deployment requires a control-plane node).
+kubectl label --overwrite node "$NODE_NAME" node-role.kubernetes.io/control-plane= >/dev/null
+kubectl apply -f "$kv/kubevirt-operator.yaml" >"$LOGS/apply-kubevirt.log"
+wait_for "virt-operator rolled out" 300 \
+	kubectl -n "$KUBEVIRT_NAMESPACE" rollout status deployment/virt-operator --timeout 2s
+# create, as KubeVirt's install instructions do: a CR made by kubectl apply
+# would lose every field manifests/binding does not repeat when that is
+# applied (kubectl's three-way merge prunes them from last-applied).
+kubectl create -f "$here/kubevirt-cr.yaml" >>"$LOGS/apply-kubevirt.log"
+kubectl apply -k "$repo/manifests/binding" >>"$LOGS/apply-kubevirt.log"
+wait_for "KubeVirt Available" 900 \
+	kubectl -n "$KUBEVIRT_NAMESPACE" wait --timeout 2s --for condition=Available kubevirt/kubevirt
 
 touch "$CLUSTER_STATE/up-complete"
 log "up in $(since) s; KUBECONFIG=$ADMIN_KUBECONFIG PATH=$CLUSTER_STATE/bin:\$PATH"
