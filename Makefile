@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/kubevirt-vhostuser/vhostuser/pkg/version.Version=$(VERSION)
 export CGO_ENABLED ?= 0
 
-.PHONY: help build deps test lint unit integration soak fuzz functest bench bench-cni bench-sidecar demo images generate manifests clean cluster-up cluster-down functest-cluster
+.PHONY: help build deps test lint unit integration soak fuzz functest bench bench-cni bench-sidecar demo images generate manifests clean cluster-up cluster-down functest-cluster cluster-test
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -18,7 +18,7 @@ build: ## build the binaries into bin/
 deps: ## install the Debian packages tests and demo need (idempotent, as root)
 	bash hack/install-deps.sh
 
-test: deps lint build unit integration fuzz functest ## everything CI runs
+test: deps lint build unit integration fuzz functest cluster-test ## everything CI runs (root; the last step brings a local cluster up and down)
 
 lint: ## gofmt and go vet, both modules
 	@out=$$(find . -name '*.go' -not -path './bin/*' | xargs gofmt -l); \
@@ -66,7 +66,7 @@ generate: ## regenerate the hooks API Go code from hooks/*.proto
 manifests: ## render every kustomize overlay
 	VHOSTUSER_MANIFESTS_OUT=$(BIN)/manifests $(GO) test -count=1 -run TestOverlays -v ./manifests/...
 
-# The single-node cluster of hack/cluster (issue 9): not part of make test yet.
+# The single-node cluster of hack/cluster (issue 9): make test runs it last.
 CLUSTER_STATE := $(or $(VHOSTUSER_CLUSTER_STATE),/var/lib/vhostuser-cluster)
 CLUSTER_TESTS ?= ^TestLocalCluster
 
@@ -75,6 +75,9 @@ cluster-up: deps ## a single-node Kubernetes + Multus + KubeVirt (its operator) 
 
 cluster-down: ## stop and remove all that cluster-up started and created (safe to repeat)
 	bash hack/cluster/down.sh
+
+cluster-test: ## cluster-up, functest-cluster, then cluster-down whatever happened (the last step of make test)
+	@rc=0; $(MAKE) cluster-up && $(MAKE) functest-cluster || rc=$$?; $(MAKE) cluster-down || rc=1; exit $$rc
 
 functest-cluster: ## functests/cluster against the cluster of make cluster-up: pods and KubeVirt VMs on vhostuser NADs (root)
 	cd functests && KUBECONFIG=$(CLUSTER_STATE)/kubeconfig/admin.conf PATH=$(CLUSTER_STATE)/bin:$$PATH \
