@@ -382,33 +382,7 @@ func (l *vhu) refusedADD(ctx context.Context, pod, nad, netName string, want ...
 	l.apply(ctx, vhostuserPod(l.ns, pod, nad))
 	uid := l.jsonpath(ctx, "{.metadata.uid}", "-n", l.ns, "get", "pod", pod)
 
-	var msg string
-	l.eventually(ctx, fmt.Sprintf("a FailedCreatePodSandBox event with %q", want), func() error {
-		out, err := l.try(ctx, "-n", l.ns, "get", "events", "-o", "json",
-			"--field-selector", "involvedObject.name="+pod+",reason=FailedCreatePodSandBox")
-		if err != nil {
-			return err
-		}
-		var evs struct {
-			Items []struct {
-				Message string `json:"message"`
-			} `json:"items"`
-		}
-		if err := json.Unmarshal([]byte(out), &evs); err != nil {
-			return err
-		}
-	next:
-		for _, e := range evs.Items {
-			for _, w := range want {
-				if !strings.Contains(e.Message, w) {
-					continue next
-				}
-			}
-			msg = e.Message
-			return nil
-		}
-		return fmt.Errorf("events so far: %v", evs.Items)
-	})
+	msg := l.waitEvent(ctx, pod, "FailedCreatePodSandBox", want...)
 	l.t.Logf("event: %s", msg)
 	if phase := l.jsonpath(ctx, "{.status.phase}", "-n", l.ns, "get", "pod", pod); phase != "Pending" {
 		l.t.Errorf("pod phase %q, want Pending", phase)
