@@ -148,7 +148,7 @@ func BenchmarkCNI(b *testing.B) {
 				if got := len(f.portNames()); got != n {
 					b.Fatalf("%d ports after %d parallel floor ADDs", got, n)
 				}
-				w.fDel = append(w.fDel, parallel(b, set, &w.fDelC, func(a att) error { return fl.tryDel(a) }))
+				w.fDel = append(w.fDel, parallel(b, set, &w.fDelC, func(a att) error { _, err := fl.tryDel(a); return err }))
 				if left := f.portNames(); len(left) != 0 {
 					b.Fatalf("left after %d parallel floor DELs: %v", n, left)
 				}
@@ -162,9 +162,8 @@ func BenchmarkCNI(b *testing.B) {
 		for _, a := range atts[:cpuRuns] {
 			cpuAdd += cpu(x.rusage("ADD", a))
 			cpuDel += cpu(x.rusage("DEL", a))
-			fAddR := fl.addRusage(a)
-			cpuFAdd += cpu(fAddR)
-			cpuFDel += cpu(fl.delRusage(a))
+			cpuFAdd += cpu(fl.add(a))
+			cpuFDel += cpu(fl.del(a))
 		}
 		cpuAdd, cpuDel, cpuFAdd, cpuFDel = cpuAdd/cpuRuns, cpuDel/cpuRuns, cpuFAdd/cpuRuns, cpuFDel/cpuRuns
 
@@ -322,12 +321,11 @@ type floor struct {
 	delTx  map[string]string // container id -> DEL transaction
 	addOps int               // operations in one ADD transaction
 	delOps int               // operations in one DEL transaction
-	index  map[string]int    // container id -> position
 }
 
 func newFloor(b *testing.B, f *fixture, atts []att) *floor {
-	fl := &floor{b: b, f: f, addTx: map[string]string{}, delTx: map[string]string{}, index: map[string]int{}}
-	for i, a := range atts {
+	fl := &floor{b: b, f: f, addTx: map[string]string{}, delTx: map[string]string{}}
+	for _, a := range atts {
 		p := f.paths(a)
 		ops := ovsdb.AddPortOps(ovsdb.PortSpec{Bridge: f.bridge, Name: config.PortName(p.ID), ServerPath: p.OVSSocket,
 			UUID: ovsdb.PortUUID(a.containerID, a.ifName),
@@ -341,7 +339,6 @@ func newFloor(b *testing.B, f *fixture, atts []att) *floor {
 			config.PortName(p.ID), ovsdb.PortUUID(a.containerID, a.ifName))
 		fl.delTx[a.containerID] = transaction(b, del)
 		fl.delOps = len(del)
-		fl.index[a.containerID] = i
 	}
 	return fl
 }
@@ -389,69 +386,49 @@ func results(out []byte, nops, i int) (string, error) {
 	return "", nil
 }
 
-func (fl *floor) tryAdd(a att) (string, error) {
-	c := ovsdbClient(fl.addTx[a.containerID])
+// transact sends tx with ovsdb-client, checks its nops results and returns
+// result i's "uuid" and the command's rusage.
+func (fl *floor) transact(tx string, nops, i int) (string, *syscall.Rusage, error) {
+	c := ovsdbClient(tx)
 	var stderr bytes.Buffer
 	c.Stderr = &stderr
 	out, err := c.Output()
 	if err != nil {
-		return "", fmt.Errorf("ovsdb-client transact: %v: %s", err, stderr.String())
+		return "", nil, fmt.Errorf("ovsdb-client transact: %v: %s", err, stderr.String())
 	}
-	u, err := results(out, fl.addOps, 1)
+	u, err := results(out, nops, i)
+	return u, c.ProcessState.SysUsage().(*syscall.Rusage), err
+}
+
+// tryAdd sends the ADD transaction; the port must come back under the
+// attachment's derived UUID, as the plugin's does.
+func (fl *floor) tryAdd(a att) (*syscall.Rusage, error) {
+	u, r, err := fl.transact(fl.addTx[a.containerID], fl.addOps, 1)
 	if want := ovsdb.PortUUID(a.containerID, a.ifName); err == nil && u != want {
-		err = fmt.Errorf("ovsdb-client: port UUID %q in %s, want %s", u, out, want)
+		err = fmt.Errorf("ovsdb-client: port UUID %q, want %s", u, want)
 	}
-	return u, err
+	return r, err
 }
 
-func (fl *floor) add(a att) string {
-	u, err := fl.tryAdd(a)
+func (fl *floor) tryDel(a att) (*syscall.Rusage, error) {
+	_, r, err := fl.transact(fl.delTx[a.containerID], fl.delOps, 0)
+	return r, err
+}
+
+func (fl *floor) add(a att) *syscall.Rusage {
+	r, err := fl.tryAdd(a)
 	if err != nil {
 		fl.b.Fatal(err)
 	}
-	return u
+	return r
 }
 
-func (fl *floor) tryDel(a att) error {
-	c := ovsdbClient(fl.delTx[a.containerID])
-	var stderr bytes.Buffer
-	c.Stderr = &stderr
-	out, err := c.Output()
+func (fl *floor) del(a att) *syscall.Rusage {
+	r, err := fl.tryDel(a)
 	if err != nil {
-		return fmt.Errorf("ovsdb-client transact: %v: %s", err, stderr.String())
-	}
-	_, err = results(out, fl.delOps, 0)
-	return err
-}
-
-func (fl *floor) del(a att) {
-	if err := fl.tryDel(a); err != nil {
 		fl.b.Fatal(err)
 	}
-}
-
-func (fl *floor) addRusage(a att) *syscall.Rusage {
-	c := ovsdbClient(fl.addTx[a.containerID])
-	out, err := c.Output()
-	if err != nil {
-		fl.b.Fatalf("ovsdb-client transact: %v", err)
-	}
-	if _, err := results(out, fl.addOps, 1); err != nil {
-		fl.b.Fatal(err)
-	}
-	return c.ProcessState.SysUsage().(*syscall.Rusage)
-}
-
-func (fl *floor) delRusage(a att) *syscall.Rusage {
-	c := ovsdbClient(fl.delTx[a.containerID])
-	out, err := c.Output()
-	if err != nil {
-		fl.b.Fatalf("ovsdb-client transact: %v", err)
-	}
-	if _, err := results(out, fl.delOps, 0); err != nil {
-		fl.b.Fatal(err)
-	}
-	return c.ProcessState.SysUsage().(*syscall.Rusage)
+	return r
 }
 
 func cpu(r *syscall.Rusage) time.Duration {
