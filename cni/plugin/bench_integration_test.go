@@ -45,7 +45,8 @@ func BenchmarkCNI(b *testing.B) {
 	)
 	parCounts := []int{20, 100}
 	for i := 0; i < b.N; i++ {
-		f := newFixture(b)
+		root, short := nodeFilesystems(b)
+		f := newFixtureAt(b, root, short)
 		atts := make([]att, nAtts)
 		for j := range atts {
 			atts[j] = att{fmt.Sprintf("bench%03d", j), "net1", fmt.Sprintf("bench-pod-%03d", j)}
@@ -191,6 +192,7 @@ func BenchmarkCNI(b *testing.B) {
 		}
 		fmt.Printf("\nvhostuser CNI benchmark: real OVS-DPDK, %d sequential attachments per method, interleaved\n", seqRuns)
 		fmt.Printf("(wall times on a shared machine: other load moves them; compare within one run)\n")
+		fmt.Printf("(node file systems: kubelet root on journaled ext4, short socket dir on tmpfs; plugin execs without a log file, the default)\n")
 		fmt.Printf("%-44s %10s %10s\n", "", "median", "p90")
 		row("plugin ADD (exec, no log file)", add)
 		row("plugin DEL (exec, no log file)", del)
@@ -250,11 +252,13 @@ func parallel(b *testing.B, set []att, cpus *[]burstCPU, op func(att) error) tim
 }
 
 // execer runs the plugin binary directly, as a container runtime does, with
-// the configuration libcni would pass minus the log file (the default).
+// the configuration libcni would pass, at the default log level and with no
+// log file (the installer's default).
 type execer struct {
-	b     *testing.B
-	f     *fixture
-	stdin []byte
+	b        *testing.B
+	f        *fixture
+	stdin    []byte
+	nodeFile string // the node configuration, without a log file
 }
 
 func newExecer(b *testing.B, f *fixture) *execer {
@@ -262,21 +266,40 @@ func newExecer(b *testing.B, f *fixture) *execer {
 	if err := json.Unmarshal(f.confList("1.1.0").Plugins[0].Bytes, &m); err != nil {
 		b.Fatal(err)
 	}
-	delete(m, "logFile")
 	delete(m, "logLevel")
 	m["name"], m["cniVersion"] = f.network, "1.1.0"
 	stdin, err := json.Marshal(m)
 	if err != nil {
 		b.Fatal(err)
 	}
-	return &execer{b: b, f: f, stdin: stdin}
+	// The installer's default node configuration has no log file: the
+	// fixture's has one (for the libcni runs' in-process times), so the
+	// execer points the plugin at a copy without it.
+	node, err := os.ReadFile(filepath.Join(f.root, "node.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var n map[string]any
+	if err := json.Unmarshal(node, &n); err != nil {
+		b.Fatal(err)
+	}
+	delete(n, "logFile")
+	if node, err = json.Marshal(n); err != nil {
+		b.Fatal(err)
+	}
+	nodeFile := filepath.Join(f.root, "node-nolog.json")
+	if err := os.WriteFile(nodeFile, node, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return &execer{b: b, f: f, stdin: stdin, nodeFile: nodeFile}
 }
 
 func (x *execer) cmd(command string, a att) (*exec.Cmd, *bytes.Buffer) {
 	c := exec.Command(filepath.Join(pluginDir, "vhostuser"))
 	c.Env = append(os.Environ(), "CNI_COMMAND="+command, "CNI_CONTAINERID="+a.containerID,
 		"CNI_NETNS=/var/run/netns/"+a.containerID, "CNI_IFNAME="+a.ifName, "CNI_PATH="+pluginDir,
-		"CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=virt-launcher-"+a.containerID+";K8S_POD_UID="+a.uid)
+		"CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=virt-launcher-"+a.containerID+";K8S_POD_UID="+a.uid,
+		config.EnvNodeConfig+"="+x.nodeFile)
 	c.Stdin = bytes.NewReader(x.stdin)
 	var out bytes.Buffer
 	c.Stdout, c.Stderr = &out, &out

@@ -132,12 +132,18 @@ type fixture struct {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	root := t.TempDir()
 	short, err := os.MkdirTemp("/tmp", "vhu-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(short) })
+	return newFixtureAt(t, t.TempDir(), short)
+}
+
+// newFixtureAt is newFixture with the kubelet root and the short socket
+// directory given (empty directories the caller removes).
+func newFixtureAt(t testing.TB, root, short string) *fixture {
+	t.Helper()
 	f := &fixture{
 		t: t, root: root, short: short,
 		bridge:  fmt.Sprintf("brt%d", bridgeSeq.Add(1)),
