@@ -3,7 +3,6 @@
 package main
 
 import (
-	"runtime"
 	"runtime/debug"
 
 	"github.com/containernetworking/cni/pkg/skel"
@@ -19,9 +18,6 @@ func main() {
 	// memory limit still bounds the heap should input ever be huge.
 	debug.SetGCPercent(-1)
 	debug.SetMemoryLimit(256 << 20)
-	// The work is a few round trips to ovsdb-server: one P is enough, and
-	// fewer threads mean less CPU when kubelet starts many plugins at once.
-	runtime.GOMAXPROCS(1)
 	skel.PluginMainFuncs(skel.CNIFuncs{
 		Add:    plugin.Add,
 		Del:    plugin.Del,

@@ -80,14 +80,17 @@ func setup(args *skel.CmdArgs, cleanup bool) (*call, context.CancelFunc, error) 
 		return nil, func() {}, types.NewError(types.ErrInvalidEnvironmentVariables, err.Error(), "")
 	}
 	c := &call{args: args, conf: conf, cargs: cargs}
-	var w io.Writer = io.Discard
+	// No log file: a handler that is never enabled, so no record is built
+	// (a text handler on io.Discard would format every one).
+	var h slog.Handler = slog.DiscardHandler
 	if conf.LogFile != "" {
 		f, err := os.OpenFile(conf.LogFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
 		if err == nil {
-			w, c.logf = f, f
+			c.logf = f
+			h = slog.NewTextHandler(f, &slog.HandlerOptions{Level: conf.Level})
 		} // a log that cannot be opened must not fail the network setup
 	}
-	c.log = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: conf.Level})).With(
+	c.log = slog.New(h).With(
 		"pid", os.Getpid(), "container", args.ContainerID, "ifname", args.IfName,
 		"pod", string(cargs.K8S_POD_NAMESPACE)+"/"+string(cargs.K8S_POD_NAME))
 	if len(conf.Repeated) > 0 {
