@@ -40,7 +40,7 @@ import (
 func BenchmarkCNI(b *testing.B) {
 	const (
 		seqRuns = 60  // sequential attachments per method
-		parReps = 9   // repetitions of each parallel burst (median reported; bursts vary a lot)
+		parReps = 15  // repetitions of each parallel burst (median reported; bursts vary a lot)
 		nAtts   = 100 // the largest parallel burst
 	)
 	parCounts := []int{20, 100}
