@@ -207,12 +207,15 @@ func BenchmarkCNI(b *testing.B) {
 		fmt.Printf("%-44s %8.2fms; / floor %.2fms = %.2f (target <= 1.00); / ovs-vsctl %.2fms = %.2f\n",
 			"ADD+DEL median, plugin", ms(ours), ms(floor), float64(ours)/float64(floor), ms(vsctl), float64(ours)/float64(vsctl))
 		fmt.Printf("\nparallel bursts, wall time (median of %d; every call succeeded, nothing left)\n", parReps)
-		fmt.Printf("%-10s %12s %12s %12s %12s\n", "", "plugin ADD", "floor ADD", "plugin DEL", "floor DEL")
+		fmt.Printf("%-10s %12s %12s %7s %12s %12s %7s\n", "", "plugin ADD", "floor ADD", "ratio", "plugin DEL", "floor DEL", "ratio")
 		for _, n := range parCounts {
 			w := par[n]
-			fmt.Printf("%-10s %10.1fms %10.1fms %10.1fms %10.1fms\n", fmt.Sprintf("%d at once", n),
-				ms(median(w.add)), ms(median(w.fAdd)), ms(median(w.del)), ms(median(w.fDel)))
+			fmt.Printf("%-10s %10.1fms %10.1fms %7.2f %10.1fms %10.1fms %7.2f\n", fmt.Sprintf("%d at once", n),
+				ms(median(w.add)), ms(median(w.fAdd)), float64(median(w.add))/float64(median(w.fAdd)),
+				ms(median(w.del)), ms(median(w.fDel)), float64(median(w.del))/float64(median(w.fDel)))
 		}
+		fmt.Printf("(target for 100 at once: ratio <= 1.00; p90 of the walls: plugin ADD %.1fms, floor ADD %.1fms, plugin DEL %.1fms, floor DEL %.1fms)\n",
+			ms(p90(par[nAtts].add)), ms(p90(par[nAtts].fAdd)), ms(p90(par[nAtts].del)), ms(p90(par[nAtts].fDel)))
 		fmt.Printf("CPU per %d-burst (median): the commands, ovsdb-server, ovs-vswitchd\n", nAtts)
 		w := par[nAtts]
 		for _, r := range []struct {
