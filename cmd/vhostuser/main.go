@@ -3,6 +3,9 @@
 package main
 
 import (
+	// First: one P before the other packages initialise (see the package).
+	_ "github.com/kubevirt-vhostuser/vhostuser/cmd/vhostuser/internal/oneproc"
+
 	"runtime/debug"
 
 	"github.com/containernetworking/cni/pkg/skel"
