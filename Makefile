@@ -4,7 +4,7 @@ GO ?= go
 BIN := $(CURDIR)/bin
 FUZZTIME ?= 300000x
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X github.com/kubevirt-vhostuser/vhostuser/pkg/version.Version=$(VERSION)
+LDFLAGS := -s -w -X github.com/kubevirt-vhostuser/vhostuser/internal/version.Version=$(VERSION)
 export CGO_ENABLED ?= 0
 
 .PHONY: help build deps test lint unit integration soak fuzz functest bench bench-cni bench-sidecar demo images generate manifests clean cluster-up cluster-down functest-cluster cluster-test
@@ -60,7 +60,7 @@ images: build ## OCI image archives in bin/images (no Docker daemon)
 	  -revision "$$(git rev-parse HEAD 2>/dev/null || echo unknown)" \
 	  -source-date-epoch "$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct 2>/dev/null || echo 0)}"
 
-generate: ## regenerate the hooks API Go code from hooks/*.proto
+generate: ## regenerate the hooks API Go code from internal/hooks/*.proto
 	bash hack/generate.sh
 
 manifests: ## render every kustomize overlay

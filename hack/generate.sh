@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates the Go code of the KubeVirt hooks API from hooks/**/*.proto.
+# Regenerates the Go code of the KubeVirt hooks API from internal/hooks/**/*.proto.
 # Installs the pinned protoc plugins into GOBIN (or GOPATH/bin) when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,10 +21,10 @@ if ! protoc-gen-go-grpc --version 2>/dev/null | grep -qx "protoc-gen-go-grpc ${P
   go install "google.golang.org/grpc/cmd/protoc-gen-go-grpc@${PROTOC_GEN_GO_GRPC_VERSION}"
 fi
 
-for proto in hooks/*/*.proto; do
-  protoc -I hooks \
-    --go_out=hooks --go_opt=paths=source_relative \
-    --go-grpc_out=hooks --go-grpc_opt=paths=source_relative \
-    "${proto#hooks/}"
+for proto in internal/hooks/*/*.proto; do
+  protoc -I internal/hooks \
+    --go_out=internal/hooks --go_opt=paths=source_relative \
+    --go-grpc_out=internal/hooks --go-grpc_opt=paths=source_relative \
+    "${proto#internal/hooks/}"
   echo "generate: $proto"
 done

@@ -26,7 +26,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"github.com/kubevirt-vhostuser/vhostuser/cni/config"
-	"github.com/kubevirt-vhostuser/vhostuser/images"
+	"github.com/kubevirt-vhostuser/vhostuser/internal/images"
 	"github.com/kubevirt-vhostuser/vhostuser/pkg/socketpath"
 )
 

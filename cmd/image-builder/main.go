@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/kubevirt-vhostuser/vhostuser/images"
+	"github.com/kubevirt-vhostuser/vhostuser/internal/images"
 )
 
 func main() {

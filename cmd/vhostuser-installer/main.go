@@ -12,9 +12,9 @@ import (
 	"syscall"
 
 	"github.com/kubevirt-vhostuser/vhostuser/cni/config"
-	"github.com/kubevirt-vhostuser/vhostuser/cniinstall"
+	"github.com/kubevirt-vhostuser/vhostuser/internal/cniinstall"
 	"github.com/kubevirt-vhostuser/vhostuser/pkg/socketpath"
-	"github.com/kubevirt-vhostuser/vhostuser/pkg/version"
+	"github.com/kubevirt-vhostuser/vhostuser/internal/version"
 )
 
 func main() {

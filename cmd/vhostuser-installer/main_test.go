@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kubevirt-vhostuser/vhostuser/cniinstall"
+	"github.com/kubevirt-vhostuser/vhostuser/internal/cniinstall"
 )
 
 // TestRunLifecycle drives the installer as the DaemonSet does: install,

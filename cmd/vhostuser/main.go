@@ -12,7 +12,7 @@ import (
 	"github.com/containernetworking/cni/pkg/version"
 
 	"github.com/kubevirt-vhostuser/vhostuser/cni/plugin"
-	vhuversion "github.com/kubevirt-vhostuser/vhostuser/pkg/version"
+	vhuversion "github.com/kubevirt-vhostuser/vhostuser/internal/version"
 )
 
 func main() {

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kubevirt-vhostuser/vhostuser/pkg/ovsenv"
+	"github.com/kubevirt-vhostuser/vhostuser/internal/ovsenv"
 )
 
 // TestTransport drives the client's transport seam (Connect, transact,

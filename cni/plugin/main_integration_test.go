@@ -21,7 +21,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/kubevirt-vhostuser/vhostuser/cni/config"
-	"github.com/kubevirt-vhostuser/vhostuser/pkg/ovsenv"
+	"github.com/kubevirt-vhostuser/vhostuser/internal/ovsenv"
 	"github.com/kubevirt-vhostuser/vhostuser/pkg/socketpath"
 )
 

@@ -22,7 +22,7 @@ import (
 
 	"github.com/kubevirt-vhostuser/vhostuser/cni/config"
 	"github.com/kubevirt-vhostuser/vhostuser/cni/ovsdb"
-	"github.com/kubevirt-vhostuser/vhostuser/pkg/ovsenv"
+	"github.com/kubevirt-vhostuser/vhostuser/internal/ovsenv"
 	"github.com/kubevirt-vhostuser/vhostuser/pkg/socketpath"
 )
 

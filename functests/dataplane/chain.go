@@ -36,7 +36,7 @@ import (
 	"github.com/kubevirt-vhostuser/vhostuser/functests/launcher"
 	"github.com/kubevirt-vhostuser/vhostuser/functests/launcherpod"
 	"github.com/kubevirt-vhostuser/vhostuser/functests/vmi"
-	"github.com/kubevirt-vhostuser/vhostuser/pkg/ovsenv"
+	"github.com/kubevirt-vhostuser/vhostuser/internal/ovsenv"
 	"github.com/kubevirt-vhostuser/vhostuser/pkg/socketpath"
 )
 

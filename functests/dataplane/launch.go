@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/kubevirt-vhostuser/vhostuser/functests/launcherpod"
-	"github.com/kubevirt-vhostuser/vhostuser/pkg/ovsenv"
+	"github.com/kubevirt-vhostuser/vhostuser/internal/ovsenv"
 	"kubevirt.io/kubevirt/pkg/virt-launcher/virtwrap/api"
 )
 

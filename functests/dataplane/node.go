@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/kubevirt-vhostuser/vhostuser/cni/config"
-	"github.com/kubevirt-vhostuser/vhostuser/pkg/ovsenv"
+	"github.com/kubevirt-vhostuser/vhostuser/internal/ovsenv"
 	"github.com/kubevirt-vhostuser/vhostuser/pkg/socketpath"
 )
 

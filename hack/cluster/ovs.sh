@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The cluster node's OVS-DPDK, started by hand as /work/shared/notes
-# (dataplane.md) and pkg/ovsenv do: ovsdb-server and the DPDK ovs-vswitchd
+# (dataplane.md) and internal/ovsenv do: ovsdb-server and the DPDK ovs-vswitchd
 # with private run/log/db directories but the database socket at the stock
 # path (env.sh), DPDK without hugepages (they belong to whoever reserves them
 # on this shared machine), a netdev bridge.

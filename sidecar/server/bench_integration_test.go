@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kubevirt-vhostuser/vhostuser/hooks/v1alpha3"
+	"github.com/kubevirt-vhostuser/vhostuser/internal/hooks/v1alpha3"
 )
 
 // BenchmarkOnDefineDomain measures one OnDefineDomain round trip through the

@@ -20,8 +20,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	hooksinfo "github.com/kubevirt-vhostuser/vhostuser/hooks/info"
-	"github.com/kubevirt-vhostuser/vhostuser/hooks/v1alpha3"
+	hooksinfo "github.com/kubevirt-vhostuser/vhostuser/internal/hooks/info"
+	"github.com/kubevirt-vhostuser/vhostuser/internal/hooks/v1alpha3"
 )
 
 var (

@@ -21,10 +21,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kvv1 "kubevirt.io/api/core/v1"
 
-	hooksinfo "github.com/kubevirt-vhostuser/vhostuser/hooks/info"
-	"github.com/kubevirt-vhostuser/vhostuser/hooks/v1alpha1"
-	"github.com/kubevirt-vhostuser/vhostuser/hooks/v1alpha2"
-	"github.com/kubevirt-vhostuser/vhostuser/hooks/v1alpha3"
+	hooksinfo "github.com/kubevirt-vhostuser/vhostuser/internal/hooks/info"
+	"github.com/kubevirt-vhostuser/vhostuser/internal/hooks/v1alpha1"
+	"github.com/kubevirt-vhostuser/vhostuser/internal/hooks/v1alpha2"
+	"github.com/kubevirt-vhostuser/vhostuser/internal/hooks/v1alpha3"
 	"github.com/kubevirt-vhostuser/vhostuser/pkg/socketpath"
 )
 

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kubevirt-vhostuser/vhostuser/pkg/ovsenv"
+	"github.com/kubevirt-vhostuser/vhostuser/internal/ovsenv"
 )
 
 // A real ovsdb-server (no ovs-vswitchd) for the package run.

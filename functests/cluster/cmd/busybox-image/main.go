@@ -12,7 +12,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/kubevirt-vhostuser/vhostuser/images"
+	"github.com/kubevirt-vhostuser/vhostuser/internal/images"
 )
 
 func main() {

@@ -26,7 +26,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/kubevirt-vhostuser/vhostuser/images"
+	"github.com/kubevirt-vhostuser/vhostuser/internal/images"
 )
 
 type list []string

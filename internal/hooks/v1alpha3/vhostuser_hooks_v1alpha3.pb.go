@@ -331,7 +331,7 @@ const file_v1alpha3_vhostuser_hooks_v1alpha3_proto_rawDesc = "" +
 	"\tCallbacks\x12n\n" +
 	"\x0eOnDefineDomain\x12-.kubevirt.hooks.v1alpha3.OnDefineDomainParams\x1a-.kubevirt.hooks.v1alpha3.OnDefineDomainResult\x12q\n" +
 	"\x0fPreCloudInitIso\x12..kubevirt.hooks.v1alpha3.PreCloudInitIsoParams\x1a..kubevirt.hooks.v1alpha3.PreCloudInitIsoResult\x12\\\n" +
-	"\bShutdown\x12'.kubevirt.hooks.v1alpha3.ShutdownParams\x1a'.kubevirt.hooks.v1alpha3.ShutdownResultBAZ?github.com/kubevirt-vhostuser/vhostuser/hooks/v1alpha3;v1alpha3b\x06proto3"
+	"\bShutdown\x12'.kubevirt.hooks.v1alpha3.ShutdownParams\x1a'.kubevirt.hooks.v1alpha3.ShutdownResultBJZHgithub.com/kubevirt-vhostuser/vhostuser/internal/hooks/v1alpha3;v1alpha3b\x06proto3"
 
 var (
 	file_v1alpha3_vhostuser_hooks_v1alpha3_proto_rawDescOnce sync.Once

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kubevirt-vhostuser/vhostuser/pkg/ovsenv"
+	"github.com/kubevirt-vhostuser/vhostuser/internal/ovsenv"
 )
 
 // TestLifecycle starts a private instance, simulates both outages, and checks

@@ -10,10 +10,10 @@ import (
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	hooksinfo "github.com/kubevirt-vhostuser/vhostuser/hooks/info"
-	"github.com/kubevirt-vhostuser/vhostuser/hooks/v1alpha1"
-	"github.com/kubevirt-vhostuser/vhostuser/hooks/v1alpha2"
-	"github.com/kubevirt-vhostuser/vhostuser/hooks/v1alpha3"
+	hooksinfo "github.com/kubevirt-vhostuser/vhostuser/internal/hooks/info"
+	"github.com/kubevirt-vhostuser/vhostuser/internal/hooks/v1alpha1"
+	"github.com/kubevirt-vhostuser/vhostuser/internal/hooks/v1alpha2"
+	"github.com/kubevirt-vhostuser/vhostuser/internal/hooks/v1alpha3"
 )
 
 // message maps message names to fields described as "name=number:kind[:repeated][:type]".

@@ -134,7 +134,7 @@ const file_v1alpha1_vhostuser_hooks_v1alpha1_proto_rawDesc = "" +
 	"\x14OnDefineDomainResult\x12\x1c\n" +
 	"\tdomainXML\x18\x01 \x01(\fR\tdomainXML2{\n" +
 	"\tCallbacks\x12n\n" +
-	"\x0eOnDefineDomain\x12-.kubevirt.hooks.v1alpha1.OnDefineDomainParams\x1a-.kubevirt.hooks.v1alpha1.OnDefineDomainResultBAZ?github.com/kubevirt-vhostuser/vhostuser/hooks/v1alpha1;v1alpha1b\x06proto3"
+	"\x0eOnDefineDomain\x12-.kubevirt.hooks.v1alpha1.OnDefineDomainParams\x1a-.kubevirt.hooks.v1alpha1.OnDefineDomainResultBJZHgithub.com/kubevirt-vhostuser/vhostuser/internal/hooks/v1alpha1;v1alpha1b\x06proto3"
 
 var (
 	file_v1alpha1_vhostuser_hooks_v1alpha1_proto_rawDescOnce sync.Once

@@ -256,7 +256,7 @@ const file_v1alpha2_vhostuser_hooks_v1alpha2_proto_rawDesc = "" +
 	"\rcloudInitData\x18\x03 \x01(\fR\rcloudInitData2\xee\x01\n" +
 	"\tCallbacks\x12n\n" +
 	"\x0eOnDefineDomain\x12-.kubevirt.hooks.v1alpha2.OnDefineDomainParams\x1a-.kubevirt.hooks.v1alpha2.OnDefineDomainResult\x12q\n" +
-	"\x0fPreCloudInitIso\x12..kubevirt.hooks.v1alpha2.PreCloudInitIsoParams\x1a..kubevirt.hooks.v1alpha2.PreCloudInitIsoResultBAZ?github.com/kubevirt-vhostuser/vhostuser/hooks/v1alpha2;v1alpha2b\x06proto3"
+	"\x0fPreCloudInitIso\x12..kubevirt.hooks.v1alpha2.PreCloudInitIsoParams\x1a..kubevirt.hooks.v1alpha2.PreCloudInitIsoResultBJZHgithub.com/kubevirt-vhostuser/vhostuser/internal/hooks/v1alpha2;v1alpha2b\x06proto3"
 
 var (
 	file_v1alpha2_vhostuser_hooks_v1alpha2_proto_rawDescOnce sync.Once
