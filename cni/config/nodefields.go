@@ -7,12 +7,10 @@ import (
 	"strings"
 )
 
-// Settings that reach host paths or decide who may use the socket directory
-// are the node's, not a network's: a NetworkAttachmentDefinition is written
-// by whoever may create one in a namespace, and the plugin runs as root.
-
 // nodeFields are the configuration keys that belong to the node, not to a
-// network; socketDirOwner no longer exists (the directory is root's).
+// network: they reach host paths or decide who may use the socket directory,
+// and a NetworkAttachmentDefinition is not trusted with that (the plugin runs
+// as root). socketDirOwner no longer exists (the directory is root's).
 var nodeFields = []string{"kubeletRoot", "shortSocketDir", "ovsdbSocket", "socketDirOwner", "socketDirGroup", "socketDirMode", "logFile", "deviceInfoDir"}
 
 // checkNodeFields refuses a node setting in a network configuration's keys,
