@@ -7,9 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"strings"
 
+	"github.com/kubevirt-vhostuser/vhostuser/internal/namecheck"
 	"github.com/kubevirt-vhostuser/vhostuser/pkg/socketpath"
 )
 
@@ -20,6 +19,18 @@ const (
 	DefaultNodeConfigFile = "/etc/vhostuser/node.json"
 	EnvNodeConfig         = "VHOSTUSER_NODE_CONFIG"
 	maxNodeConfigSize     = 16 << 10
+)
+
+// Defaults of the node's optional settings.
+const (
+	DefaultOVSDBSocket    = "unix:/var/run/openvswitch/db.sock"
+	DefaultSocketDirGroup = 107
+	// DefaultSocketDirMode: sticky and world-writable, the one kind of
+	// directory in which fs.protected_symlinks keeps root from following
+	// the pod's symlinks (see cni/sockdir).
+	DefaultSocketDirMode = "1777"
+	// DefaultDeviceInfoDir is where Multus asks plugins to write device-info.
+	DefaultDeviceInfoDir = "/var/run/k8s.cni.cncf.io/devinfo"
 )
 
 // NodeConf is the node's part of the configuration: every setting that
@@ -38,6 +49,15 @@ type NodeConf struct {
 	endpoint string
 	mode     uint32
 }
+
+// Endpoint is the OVSDB endpoint in libovsdb form (unix:/path).
+func (n NodeConf) Endpoint() string { return n.endpoint }
+
+// Mode is the parsed SocketDirMode.
+func (n NodeConf) Mode() uint32 { return n.mode }
+
+// Group is the socket directory's gid, SocketDirGroup.
+func (n NodeConf) Group() int { return *n.SocketDirGroup }
 
 // NodeConfigFile is the node configuration file this process reads.
 func NodeConfigFile() string {
@@ -115,7 +135,7 @@ func ParseNode(data []byte) (NodeConf, error) {
 		return n, err
 	}
 	if n.LogFile != "" {
-		if !filepath.IsAbs(n.LogFile) || filepath.Clean(n.LogFile) != n.LogFile || strings.ContainsAny(n.LogFile, "\x00\n") {
+		if namecheck.Path("logFile", n.LogFile) != nil {
 			return n, fmt.Errorf(`"logFile" %q must be a clean absolute path`, n.LogFile)
 		}
 	}
@@ -126,13 +146,6 @@ func ParseNode(data []byte) (NodeConf, error) {
 		return n, err
 	}
 	return n, nil
-}
-
-func checkDir(field, dir string) error {
-	if !filepath.IsAbs(dir) || filepath.Clean(dir) != dir || dir == "/" || strings.ContainsAny(dir, "\x00\n") {
-		return fmt.Errorf("%q %q must be a clean absolute path other than /", field, dir)
-	}
-	return nil
 }
 
 // Marshal renders the node configuration as the installer writes it.

@@ -83,8 +83,8 @@ func setup(args *skel.CmdArgs, cleanup bool) (*call, context.CancelFunc, error) 
 	// No log file: a handler that is never enabled, so no record is built
 	// (a text handler on io.Discard would format every one).
 	var h slog.Handler = slog.DiscardHandler
-	if conf.LogFile != "" {
-		f, err := os.OpenFile(conf.LogFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	if conf.Node.LogFile != "" {
+		f, err := os.OpenFile(conf.Node.LogFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
 		if err == nil {
 			c.logf = f
 			h = slog.NewTextHandler(f, &slog.HandlerOptions{Level: conf.Level})
@@ -116,7 +116,7 @@ func (c *call) paths(podUID string) (socketpath.Paths, error) {
 
 func (c *call) perms() sockdir.Perms {
 	// The directory is root's (the plugin's): see cni/sockdir.
-	return sockdir.Perms{UID: os.Geteuid(), GID: c.conf.Group(), Mode: c.conf.Mode}
+	return sockdir.Perms{UID: os.Geteuid(), GID: c.conf.Node.Group(), Mode: c.conf.Node.Mode()}
 }
 
 func (c *call) marks(podUID string) map[string]string {
@@ -132,5 +132,5 @@ func (c *call) marks(podUID string) map[string]string {
 }
 
 func (c *call) connect() (*ovsdb.Client, error) {
-	return ovsdb.Connect(c.ctx, c.conf.Endpoint, c.log)
+	return ovsdb.Connect(c.ctx, c.conf.Node.Endpoint(), c.log)
 }

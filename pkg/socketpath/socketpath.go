@@ -25,6 +25,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+
+	"github.com/kubevirt-vhostuser/vhostuser/internal/namecheck"
 )
 
 const (
@@ -217,29 +219,9 @@ func checkName(field, s string, max int) error {
 	if len(s) > max {
 		return fmt.Errorf("%s %q is %d bytes, the limit is %d", field, s, len(s), max)
 	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			return fmt.Errorf("%s %q contains %q: use letters, digits, '-' or '_'", field, s, r)
-		}
-	}
-	return nil
+	return namecheck.Charset{Punct: "-_"}.Check(field, s)
 }
 
 func checkDir(field, dir string) error {
-	if dir == "" {
-		return fmt.Errorf("%s is empty", field)
-	}
-	if !filepath.IsAbs(dir) {
-		return fmt.Errorf("%s %q must be an absolute path", field, dir)
-	}
-	if filepath.Clean(dir) != dir {
-		return fmt.Errorf("%s %q is not clean: use %q", field, dir, filepath.Clean(dir))
-	}
-	if dir == "/" {
-		return fmt.Errorf("%s must not be /", field)
-	}
-	if strings.ContainsAny(dir, "\x00\n") {
-		return fmt.Errorf("%s %q contains a NUL or newline", field, dir)
-	}
-	return nil
+	return namecheck.Dir(field, dir)
 }
