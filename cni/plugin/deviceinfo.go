@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/kubevirt-vhostuser/vhostuser/internal/atomicfile"
 )
 
 // deviceInfo is the Network Plumbing WG device-info document (version 1.1.0)
@@ -75,18 +77,9 @@ func writeDeviceInfo(root, file, computeSocket string) error {
 	if err := removeDeviceInfoTemps(file); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(file)+".*")
-	if err != nil {
-		return fmt.Errorf("write device-info %s: %w", file, err)
-	}
-	_, werr := tmp.Write(b)
-	cerr := tmp.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		_ = os.Remove(tmp.Name())
-		return fmt.Errorf("write device-info %s: %w", file, err)
-	}
-	if err := os.Rename(tmp.Name(), file); err != nil {
-		_ = os.Remove(tmp.Name())
+	// The temporary name is ".<name>.<digits>", the form
+	// removeDeviceInfoTemps removes; it keeps CreateTemp's mode (0600).
+	if err := atomicfile.WriteFile(file, b, atomicfile.Options{TempPattern: "." + filepath.Base(file) + ".*"}); err != nil {
 		return fmt.Errorf("write device-info %s: %w", file, err)
 	}
 	return nil

@@ -29,6 +29,12 @@ func TestDeviceInfo(t *testing.T) {
 	if ents, _ := os.ReadDir(filepath.Dir(file)); len(ents) != 1 {
 		t.Fatalf("temporary files left: %v", ents)
 	}
+	// Readable by root only, as os.CreateTemp makes it: nothing is chmodded.
+	if fi, err := os.Lstat(file); err != nil {
+		t.Fatal(err)
+	} else if fi.Mode() != 0o600 {
+		t.Fatalf("device-info file mode %v, want -rw-------", fi.Mode())
+	}
 	tests := []struct {
 		name    string
 		content string

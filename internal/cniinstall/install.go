@@ -19,6 +19,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/kubevirt-vhostuser/vhostuser/internal/atomicfile"
 )
 
 // BinaryMode is the mode of the installed plugin: executable by the runtime, writable by root only.
@@ -110,48 +112,18 @@ func identical(dst, want string) (bool, error) {
 	return got == want, nil
 }
 
-func copyAtomic(src, dst string) (err error) {
+func copyAtomic(src, dst string) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return fmt.Errorf("open source binary: %w", err)
 	}
 	defer in.Close()
-
-	// The temporary file lives in the destination directory so the rename is
-	// atomic (same filesystem). Its dot-prefixed name keeps runtimes that scan
-	// the directory from picking it up as a plugin.
-	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("create temporary file next to %s: %w", dst, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = io.Copy(tmp, in); err != nil {
-		return fmt.Errorf("copy to %s: %w", tmp.Name(), err)
-	}
-	if err = tmp.Chmod(BinaryMode); err != nil {
-		return fmt.Errorf("chmod %s: %w", tmp.Name(), err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", tmp.Name(), err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmp.Name(), err)
-	}
-	if err = os.Rename(tmp.Name(), dst); err != nil {
-		return fmt.Errorf("replace %s: %w", dst, err)
-	}
-	// Persist the rename itself; a failure here leaves a correct binary, so
-	// it is not worth failing the install for.
-	if d, derr := os.Open(filepath.Dir(dst)); derr == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
+	// Synced, and the directory too: the binary must survive a node crash
+	// right after the install reported ready.
+	return atomicfile.Write(dst, atomicfile.Options{Perm: BinaryMode, Sync: true, SyncDir: true}, func(w io.Writer) error {
+		_, err := io.Copy(w, in)
+		return err
+	})
 }
 
 // WriteMarker atomically writes the readiness marker the DaemonSet's probe
@@ -162,25 +134,7 @@ func WriteMarker(path string, r Result, version string) error {
 	}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "path=%s\nsha256=%s\nversion=%s\n", r.Path, r.SHA256, version)
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write marker %s: %w", path, err)
-	}
-	if _, err := tmp.Write(b.Bytes()); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write marker %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write marker %s: %w", path, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write marker %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
+	if err := atomicfile.WriteFile(path, b.Bytes(), atomicfile.Options{Perm: 0o644}); err != nil {
 		return fmt.Errorf("write marker %s: %w", path, err)
 	}
 	return nil
@@ -192,19 +146,7 @@ func WriteFile(path string, data []byte, perm fs.FileMode) error {
 	if err := EnsureDir(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	_, werr := tmp.Write(data)
-	serr := tmp.Sync()
-	cerr := tmp.Close()
-	if err := errors.Join(werr, serr, cerr, os.Chmod(tmp.Name(), perm)); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
+	if err := atomicfile.WriteFile(path, data, atomicfile.Options{Perm: perm, Sync: true}); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil

@@ -161,7 +161,7 @@ func TestRealImagesRunInContainerd(t *testing.T) {
 // volume mounts, probe command and read-only root of the DaemonSet in
 // manifests/base: a renamed flag or a wrong path in the manifest fails here.
 func daemonSetLifecycle(t *testing.T, ctr func(...string) (string, error), dir, bin, ref string) {
-	raw, err := os.ReadFile("../manifests/base/daemonset.yaml")
+	raw, err := os.ReadFile("../../manifests/base/daemonset.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
