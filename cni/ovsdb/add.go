@@ -97,7 +97,7 @@ func (c *Client) addPortCareful(ctx context.Context, s PortSpec) (AddResult, boo
 		return res, false, err
 	}
 	if stale != nil {
-		if err := mayReplace(s.Name, stale.ExternalIDs, s.ExternalIDs); err != nil {
+		if err := checkReplace(s.Name, stale.ExternalIDs, s.ExternalIDs); err != nil {
 			return res, false, err
 		}
 		res.Replaced = stale.UUID

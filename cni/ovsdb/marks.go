@@ -48,11 +48,11 @@ func PortUUID(containerID, ifName string) string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
-// mayReplace tells whether ADD may replace the stale port named name, which
-// carries stale, with the port of the attachment marked ids: only a port of
-// ours for the same attachment (pod UID and ifname: a re-created sandbox;
-// the name is a hash of both).
-func mayReplace(name string, stale, ids map[string]string) error {
+// checkReplace says why ADD may not replace the stale port named name
+// (external_ids stale) with the port of the attachment marked ids: only a
+// port of ours for the same attachment may be replaced (pod UID and ifname:
+// a re-created sandbox; the name is a hash of both).
+func checkReplace(name string, stale, ids map[string]string) error {
 	if stale[KeyOwner] != Owner {
 		return fmt.Errorf("add port %s: a port of that name exists and is not owned by %s; remove it by hand", name, Owner)
 	}

@@ -31,7 +31,7 @@ func TestPortUUID(t *testing.T) {
 	}
 }
 
-func TestMayReplace(t *testing.T) {
+func TestCheckReplace(t *testing.T) {
 	ours := map[string]string{KeyOwner: Owner, KeyPodUID: "u1", KeyIfName: "net1", KeyContainerID: "c0"}
 	with := func(k, v string) map[string]string {
 		m := map[string]string{}
@@ -52,7 +52,7 @@ func TestMayReplace(t *testing.T) {
 		{"another pod", with(KeyPodUID, "u2"), `pod-uid "u2", this one "u1"`},
 		{"another ifname", with(KeyIfName, "net2"), `ifname "net2", this one "net1"`},
 	} {
-		err := mayReplace("vhu0", tt.stale, ours)
+		err := checkReplace("vhu0", tt.stale, ours)
 		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
 			t.Errorf("%s: %v, want %q", tt.name, err, tt.want)
 		}
