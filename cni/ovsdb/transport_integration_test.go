@@ -5,6 +5,7 @@ package ovsdb
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -16,7 +17,7 @@ import (
 )
 
 // TestTransport drives the client's transport seam (Connect, transact,
-// selectRows, Ping, IsUnreachable, txnError) against a real ovsdb-server:
+// selectRows, an echo, ErrUnreachable, txnError) against a real ovsdb-server:
 // the transaction semantics the plugin relies on come from the server, not
 // from this package.
 func TestTransport(t *testing.T) {
@@ -46,7 +47,7 @@ func TestTransport(t *testing.T) {
 	marks := map[string]string{KeyOwner: Owner, KeyContainerID: "c1", KeyIfName: "net1"}
 
 	t.Run("ping", func(t *testing.T) {
-		if err := connect(t).Ping(ctx); err != nil {
+		if err := ping(ctx, connect(t)); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -132,9 +133,9 @@ func TestTransport(t *testing.T) {
 	})
 
 	t.Run("transaction error", func(t *testing.T) {
-		_, err := connect(t).transact(ctx, DeletePortsOps("not-a-uuid"))
+		_, err := connect(t).transact(ctx, deletePortsOperations("not-a-uuid"))
 		var te *txnError
-		if !errors.As(err, &te) || te.kind == "" || IsUnreachable(err) {
+		if !errors.As(err, &te) || te.kind == "" || errors.Is(err, ErrUnreachable) {
 			t.Fatalf("a bad operation: %#v", err)
 		}
 	})
@@ -143,7 +144,7 @@ func TestTransport(t *testing.T) {
 		c := connect(t)
 		expired, cancel := context.WithDeadline(ctx, time.Now().Add(-time.Second))
 		defer cancel()
-		if _, err := c.Bridge(expired, "brtr0"); !errors.Is(err, context.DeadlineExceeded) || IsUnreachable(err) {
+		if _, err := c.Bridge(expired, "brtr0"); !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrUnreachable) {
 			t.Fatalf("call with an expired ctx: %v", err)
 		}
 		// A server that stops answering mid-call: the ctx's deadline ends
@@ -161,11 +162,11 @@ func TestTransport(t *testing.T) {
 		if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
 			t.Fatal(err)
 		}
-		if !errors.Is(err, context.DeadlineExceeded) || IsUnreachable(err) {
+		if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrUnreachable) {
 			t.Fatalf("call to a stopped server: %v", err)
 		}
 		// A rollback runs with a fresh ctx on the same client.
-		if err := c.Ping(ctx); err != nil {
+		if err := ping(ctx, c); err != nil {
 			t.Fatalf("ping after a timed-out call: %v", err)
 		}
 		if br, err := c.Bridge(ctx, "brnone"); err != nil || br != nil {
@@ -175,11 +176,11 @@ func TestTransport(t *testing.T) {
 
 	t.Run("unreachable", func(t *testing.T) {
 		_, err := Connect(ctx, "unix:"+filepath.Join(t.TempDir(), "db.sock"), log)
-		if !IsUnreachable(err) {
-			t.Fatalf("Connect to a missing socket: %v, want IsUnreachable", err)
+		if !errors.Is(err, ErrUnreachable) {
+			t.Fatalf("Connect to a missing socket: %v, want ErrUnreachable", err)
 		}
 		c := connect(t)
-		if err := c.Ping(ctx); err != nil { // the server has accepted the connection
+		if err := ping(ctx, c); err != nil { // the server has accepted the connection
 			t.Fatal(err)
 		}
 		if _, err := ovs.Appctl(ctx, "ovsdb-server", "ovsdb-server/reconnect"); err != nil {
@@ -190,8 +191,21 @@ func TestTransport(t *testing.T) {
 		for deadline := time.Now().Add(5 * time.Second); err2 == nil && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 			_, err2 = c.Bridge(ctx, "brtr0")
 		}
-		if !IsUnreachable(err2) {
-			t.Fatalf("call on a connection the server dropped: %v, want IsUnreachable", err2)
+		if !errors.Is(err2, ErrUnreachable) {
+			t.Fatalf("call on a connection the server dropped: %v, want ErrUnreachable", err2)
 		}
 	})
+}
+
+// ping sends an RFC 7047 echo: it proves the server answers.
+func ping(ctx context.Context, c *Client) error {
+	const token = "vhostuser"
+	var res []string
+	if err := c.call(ctx, "echo", []any{token}, &res); err != nil {
+		return fmt.Errorf("OVSDB echo: %w", err)
+	}
+	if len(res) != 1 || res[0] != token {
+		return fmt.Errorf("OVSDB echo: reply %q, want [%q]", res, token)
+	}
+	return nil
 }

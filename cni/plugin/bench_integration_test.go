@@ -7,6 +7,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,10 +27,10 @@ import (
 // binary's ADD and DEL beside two baselines doing the same port:
 //
 //   - the floor: OVS's own C client, `ovsdb-client transact`, sending the
-//     plugin's own ADD transaction (built by ovsdb.AddPortOps: insert
+//     plugin's own ADD transaction (recorded from the plugin binary: insert
 //     Interface and Port, wait until OVS can run vhost-user ports on a
 //     netdev bridge, mutate Bridge.ports) and its
-//     DEL transaction (ovsdb.DetachAttachmentOps: read the attachment's ports,
+//     DEL transaction (recorded likewise: read the attachment's ports,
 //     detach the port under its derived UUID): one exec, one round trip each;
 //   - the seed plugin's `ovs-vsctl add-port` / `del-port`.
 //
@@ -62,7 +64,7 @@ func BenchmarkCNI(b *testing.B) {
 		}
 		x.mustRun("ADD", atts[0])
 		x.mustRun("DEL", atts[0])
-		fl := newFloor(b, f, atts)
+		fl := newFloor(b, f, x, atts)
 		fl.add(atts[0])
 		fl.del(atts[0])
 
@@ -349,8 +351,9 @@ func (x *execer) rusage(command string, a att) *syscall.Rusage {
 }
 
 // floor sends the plugin's transactions with ovsdb-client, OVS's C client.
-// The JSON is built before timing, from the plugin's own operation builders
-// and the same external_ids the plugin writes, so the two do the same work.
+// The JSON is recorded before timing, from the plugin binary's own ADD and
+// DEL of each attachment (same configuration, same CNI_ARGS, so the same
+// external_ids), so the two do the same work.
 type floor struct {
 	b      *testing.B
 	f      *fixture
@@ -360,40 +363,135 @@ type floor struct {
 	delOps int               // operations in one DEL transaction
 }
 
-func newFloor(b *testing.B, f *fixture, atts []att) *floor {
+func newFloor(b *testing.B, f *fixture, x *execer, atts []att) *floor {
 	fl := &floor{b: b, f: f, addTx: map[string]string{}, delTx: map[string]string{}}
+	rec := newRecorder(b)
+	rx := *x
+	rx.nodeFile = rec.nodeConfig(x.nodeFile)
 	for _, a := range atts {
-		p := f.paths(a)
-		ops := ovsdb.AddPortOps(ovsdb.PortSpec{Bridge: f.bridge, Name: config.PortName(p.ID), ServerPath: p.OVSSocket,
-			UUID: ovsdb.PortUUID(a.containerID, a.ifName),
-			ExternalIDs: map[string]string{
-				ovsdb.KeyOwner: ovsdb.Owner, ovsdb.KeyNamespace: "default", ovsdb.KeyPodName: "virt-launcher-" + a.containerID,
-				ovsdb.KeyPodUID: a.uid, ovsdb.KeyContainerID: a.containerID, ovsdb.KeyIfName: a.ifName, ovsdb.KeyNetwork: f.network,
-			}})
-		fl.addTx[a.containerID] = transaction(b, ops)
-		fl.addOps = len(ops)
-		del := ovsdb.DetachAttachmentOps(map[string]string{ovsdb.KeyOwner: ovsdb.Owner, ovsdb.KeyContainerID: a.containerID, ovsdb.KeyIfName: a.ifName},
-			config.PortName(p.ID), ovsdb.PortUUID(a.containerID, a.ifName))
-		fl.delTx[a.containerID] = transaction(b, del)
-		fl.delOps = len(del)
+		rx.mustRun("ADD", a)
+		fl.addTx[a.containerID], fl.addOps = rec.onlyTransaction("ADD", a)
+		rx.mustRun("DEL", a)
+		fl.delTx[a.containerID], fl.delOps = rec.onlyTransaction("DEL", a)
+	}
+	if n := len(f.portNames()); n != 0 {
+		b.Fatalf("%d ports left after recording the floor's transactions", n)
+	}
+	// Settle ovs-vswitchd (see parallel): the recording's reconfiguration is
+	// not counted in the first timed runs.
+	if _, err := ovs.Vsctl(context.Background(), "set", "Open_vSwitch", ".", "external_ids:vhostuser-bench-burst=0"); err != nil {
+		b.Fatalf("settle ovs-vswitchd: %v", err)
 	}
 	return fl
 }
 
-func transaction[T any](b *testing.B, ops []T) string {
-	tx, err := json.Marshal(append([]any{"Open_vSwitch"}, anySlice(ops)...))
+// recorder is a unix socket in front of the package's ovsdb-server that
+// relays each connection and keeps the params of every "transact" call:
+// the transaction exactly as the plugin sent it, the argument of
+// `ovsdb-client transact`.
+type recorder struct {
+	b    *testing.B
+	dir  string
+	path string
+	mu   sync.Mutex
+	txns []json.RawMessage
+}
+
+func newRecorder(b *testing.B) *recorder {
+	// Not under b.TempDir(): a unix socket path has a length limit.
+	dir, err := os.MkdirTemp("", "vhu-rec-")
 	if err != nil {
 		b.Fatal(err)
 	}
-	return string(tx)
+	r := &recorder{b: b, dir: dir, path: filepath.Join(dir, "db.sock")}
+	ln, err := net.Listen("unix", r.path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		ln.Close()
+		os.RemoveAll(dir)
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go r.relay(c)
+		}
+	}()
+	return r
 }
 
-func anySlice[T any](s []T) []any {
-	out := make([]any, len(s))
-	for i, v := range s {
-		out[i] = v
+func (r *recorder) relay(client net.Conn) {
+	defer client.Close()
+	server, err := net.Dial("unix", strings.TrimPrefix(ovs.Endpoint(), "unix:"))
+	if err != nil {
+		return // the plugin's call fails, and the recording with it
 	}
-	return out
+	defer server.Close()
+	go func() { _, _ = io.Copy(client, server) }()
+	dec := json.NewDecoder(client)
+	for {
+		var msg json.RawMessage
+		if err := dec.Decode(&msg); err != nil {
+			return
+		}
+		var call struct {
+			Method string          `json:"method"`
+			Params json.RawMessage `json:"params"`
+		}
+		// Kept before it is relayed: the plugin has its reply only after.
+		if json.Unmarshal(msg, &call) == nil && call.Method == "transact" {
+			r.mu.Lock()
+			r.txns = append(r.txns, call.Params)
+			r.mu.Unlock()
+		}
+		if _, err := server.Write(msg); err != nil {
+			return
+		}
+	}
+}
+
+// nodeConfig writes a copy of the node configuration nodeFile that points
+// the plugin at the recorder, and returns its path.
+func (r *recorder) nodeConfig(nodeFile string) string {
+	data, err := os.ReadFile(nodeFile)
+	if err != nil {
+		r.b.Fatal(err)
+	}
+	var n map[string]any
+	if err := json.Unmarshal(data, &n); err != nil {
+		r.b.Fatal(err)
+	}
+	n["ovsdbSocket"] = "unix:" + r.path
+	if data, err = json.Marshal(n); err != nil {
+		r.b.Fatal(err)
+	}
+	path := filepath.Join(r.dir, "node.json")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		r.b.Fatal(err)
+	}
+	return path
+}
+
+// onlyTransaction returns the one transaction recorded since the last call
+// and its number of operations. More than one means the command did not
+// take its one-round-trip path, and the floor would not do its work.
+func (r *recorder) onlyTransaction(command string, a att) (string, int) {
+	r.mu.Lock()
+	txns := r.txns
+	r.txns = nil
+	r.mu.Unlock()
+	if len(txns) != 1 {
+		r.b.Fatalf("%s of %s sent %d transactions, want 1", command, a.containerID, len(txns))
+	}
+	var params []json.RawMessage
+	if err := json.Unmarshal(txns[0], &params); err != nil || len(params) < 2 {
+		r.b.Fatalf("%s of %s: transact params %s: %v", command, a.containerID, txns[0], err)
+	}
+	return string(txns[0]), len(params) - 1
 }
 
 func ovsdbClient(tx string) *exec.Cmd {
