@@ -53,4 +53,10 @@
 // qemu: prefix, and the empty <source/> of an ethernet interface is dropped.
 // An element libvirtxml does not model would be lost; libvirtxml tracks
 // libvirt's schema, so keep it current.
+//
+// Layout: rewrite.go holds the XML round trip (parse, mutate, print) and
+// nothing else; configurator.go the mutation, built once per call from the
+// VMI after select.go (which interfaces are ours) and interface.go (one
+// interface's settings) have checked it; pci.go, vcpus.go and memory.go the
+// details, errors.go the error kinds.
 package domain
