@@ -13,7 +13,16 @@ import (
 	"github.com/kubevirt-vhostuser/vhostuser/pkg/socketpath"
 )
 
-// Check is the CNI CHECK command.
+// Check is the CNI CHECK command. It needs K8S_POD_UID and the prevResult
+// of ADD, whose interface of this ifname must exist and, if it has a
+// socketPath, name this attachment's host socket. It verifies the port
+// "vhu<id>": every owner mark of this attachment, the configured bridge,
+// vlan tag and trunks; its interface: type dpdkvhostuserclient,
+// vhost-server-path, the configured options and mtu, no error reported by
+// OVS; the socket directories (sticky volume root, vhostuser root's and
+// 0755, <ifname> with the configured owner, group and mode) and the short
+// link to it; then IPAM CHECK. It changes nothing; the first mismatch is the
+// error.
 func Check(args *skel.CmdArgs) error {
 	c, done, err := setup(args, false)
 	defer done()

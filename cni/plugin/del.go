@@ -14,8 +14,23 @@ import (
 	"github.com/kubevirt-vhostuser/vhostuser/cni/sockdir"
 )
 
-// Del is the CNI DEL command: best effort, idempotent, and it reports an
-// error only while something of ours could not be removed.
+// Del is the CNI DEL command. It releases IPAM, removes the ports of this
+// container id and ifname (found by external_ids and by the derived name),
+// the short link (and the link name of releases with the 48-bit ID), the
+// socket directory and the device-info file.
+//
+// DEL is idempotent: what is already gone counts as removed, so a repeated
+// DEL succeeds. It never removes what is not ours: a port of that name with
+// another owner, container or ifname, a link that is not a symlink to this
+// attachment's directory, a directory holding the pod's own files (kubelet
+// removes those with the volume). When a newer sandbox of the same pod owns
+// the port, or OVSDB cannot tell (unreachable, or the ports could not be
+// read or removed), the socket directory and short link are kept: they are
+// the newer sandbox's too (delPlan decides this). DEL is never stuck: a
+// network configuration that does not parse (ADD refused it) and a socket
+// directory it cannot remove do not fail it; it fails only while something of ours may remain (OVSDB
+// unreachable, a port, link, IPAM or device-info removal that failed), and
+// the runtime's retry cleans up.
 func Del(args *skel.CmdArgs) error {
 	start := time.Now()
 	c, done, err := setup(args, true)

@@ -13,17 +13,24 @@ import (
 	"github.com/kubevirt-vhostuser/vhostuser/pkg/socketpath"
 )
 
-// GC is the CNI GC command. It removes a port of this network owned by the
-// plugin, with its socket directory and short link, only when its
-// (container id, ifname) is not in cni.dev/valid-attachments AND its pod's
-// volume is gone from the node: a network name is not unique across
-// namespaces (the NAD's namespace and name never reach the plugin), and some
-// Multus versions forward lists that would make live attachments look stale,
-// so the list alone never condemns a live pod. A sandbox re-created while the
-// pod lives is handled by its ADD, which replaces the port. An absent or
-// empty list removes no port. Short links whose target is gone (the pod's
-// volume was deleted without a DEL) are removed too, and so are temporary
-// short link names a killed run left.
+// GC is the CNI GC command. It may remove:
+//
+//   - a port of this network owned by the plugin, with its short link, only
+//     when its (container id, ifname) is not in cni.dev/valid-attachments
+//     AND its pod's volume is gone from the node;
+//   - short links named like ours whose target, a socket directory under
+//     kubeletRoot, is gone (the pod's volume was deleted without a DEL);
+//   - every temporary short link name a killed run left;
+//   - what IPAM GC removes.
+//
+// It never removes a port of another owner or another network, a port whose
+// pod volume still exists, any port when the list is absent or empty, a
+// bridge, or anything inside a pod's volume. A network name is not unique
+// across namespaces (the NAD's namespace and name never reach the plugin),
+// and some Multus versions forward lists that would make live attachments
+// look stale, so the list alone never condemns a live pod. A sandbox
+// re-created while the pod lives is handled by its ADD, which replaces the
+// port.
 func GC(args *skel.CmdArgs) error {
 	c, done, err := setup(args, true)
 	defer done()
