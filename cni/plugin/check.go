@@ -6,6 +6,7 @@ import (
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/cni/pkg/version"
 
 	"github.com/kubevirt-vhostuser/vhostuser/cni/config"
 	"github.com/kubevirt-vhostuser/vhostuser/cni/ovsdb"
@@ -79,6 +80,14 @@ func checkPrevResult(c *call, p socketpath.Paths) error {
 		}
 	}
 	return fmt.Errorf("prevResult has no interface %s", c.args.IfName)
+}
+
+// parsePrevResult decodes the configuration's prevResult (CHECK's input).
+func parsePrevResult(conf *config.NetConf) error {
+	if err := version.ParsePrevResult(&conf.PluginConf); err != nil {
+		return fmt.Errorf("prevResult: %w", err)
+	}
+	return nil
 }
 
 func checkPort(c *call, cl *ovsdb.Client, p socketpath.Paths) error {
