@@ -3,7 +3,6 @@ package plugin
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"time"
 
 	"github.com/containernetworking/cni/pkg/skel"
@@ -90,9 +89,7 @@ func Del(args *skel.CmdArgs) error {
 			}
 			// Releases before the 128-bit ID named the link with its first
 			// 48 bits: an attachment made by one of them is cleaned too.
-			legacy := p
-			legacy.ShortLink = filepath.Join(filepath.Dir(p.ShortLink), p.ID[:legacyIDLen])
-			if err := sockdir.RemoveLink(legacy); err != nil && !errors.Is(err, sockdir.ErrNotOurs) {
+			if err := sockdir.RemoveLink(sockdir.LegacyLink(p)); err != nil && !errors.Is(err, sockdir.ErrNotOurs) {
 				errs = append(errs, err)
 			}
 			// Whatever the pod left in its volume is the pod's: kubelet
