@@ -115,14 +115,28 @@ func removeLink(p socketpath.Paths) error {
 	if err != nil {
 		return fmt.Errorf("short link %s: %w", p.ShortLink, err)
 	}
-	if fi.Mode()&os.ModeSymlink == 0 {
-		return fmt.Errorf("short link %s is not a symlink; left in place: %w", p.ShortLink, ErrNotOurs)
+	var t string
+	if fi.Mode()&os.ModeSymlink != 0 {
+		t, _ = os.Readlink(p.ShortLink)
 	}
-	if t, _ := os.Readlink(p.ShortLink); t != p.HostDir {
-		return fmt.Errorf("short link %s points to %q, not %s; left in place: %w", p.ShortLink, t, p.HostDir, ErrNotOurs)
+	if err := ownLink(p, fi.Mode(), t); err != nil {
+		return err
 	}
 	if err := os.Remove(p.ShortLink); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove short link %s: %w", p.ShortLink, err)
+	}
+	return nil
+}
+
+// ownLink decides whether what DEL and GC find at p.ShortLink (its mode and,
+// for a symlink, its target) is this attachment's link: only a symlink to
+// p.HostDir is. Anything else is left in place, an error wrapping ErrNotOurs.
+func ownLink(p socketpath.Paths, mode os.FileMode, target string) error {
+	if mode&os.ModeSymlink == 0 {
+		return fmt.Errorf("short link %s is not a symlink; left in place: %w", p.ShortLink, ErrNotOurs)
+	}
+	if target != p.HostDir {
+		return fmt.Errorf("short link %s points to %q, not %s; left in place: %w", p.ShortLink, target, p.HostDir, ErrNotOurs)
 	}
 	return nil
 }

@@ -64,18 +64,3 @@ func TestRemoveDanglingLinks(t *testing.T) {
 		}
 	}
 }
-
-func TestLegacyLink(t *testing.T) {
-	p, _ := layout(t)
-	l := LegacyLink(p)
-	if want := filepath.Join(filepath.Dir(p.ShortLink), p.ID[:legacyIDLen]); l.ShortLink != want {
-		t.Errorf("ShortLink %s, want %s", l.ShortLink, want)
-	}
-	l.ShortLink = p.ShortLink
-	if l != p {
-		t.Errorf("LegacyLink changed more than ShortLink: %+v", l)
-	}
-	if !isID(filepath.Base(LegacyLink(p).ShortLink)) || !isID(p.ID) {
-		t.Error("a legacy or current link name is not recognised as ours")
-	}
-}
