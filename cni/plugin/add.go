@@ -16,7 +16,28 @@ import (
 	"github.com/kubevirt-vhostuser/vhostuser/cni/sockdir"
 )
 
-// Add is the CNI ADD command.
+// Add is the CNI ADD command. It needs K8S_POD_UID in CNI_ARGS, the pod's
+// emptyDir, and fs.protected_symlinks=1 (else it refuses with code 50: see
+// cni/sockdir). Top to bottom it:
+//
+//   - makes the volume root sticky, creates <volume>/vhostuser (root's, 0755)
+//     and <volume>/vhostuser/<ifname> (root:socketDirGroup, socketDirMode),
+//     and points the short link <shortSocketDir>/<id> at it;
+//   - in one OVSDB transaction creates the Interface (dpdkvhostuserclient,
+//     vhost-server-path <shortSocketDir>/<id>/vhost.sock, the configured
+//     options and mtu), the Port "vhu<id>" (vlan, trunk) under the UUID
+//     derived from (container id, ifname), both with the owner marks, and
+//     inserts it into the bridge, which it creates (marked
+//     vhostuser.kubevirt.io/created-bridge=true) when createBridge allows;
+//     a stale port of ours of the same name is replaced, anyone else's is an
+//     error;
+//   - runs IPAM ADD, then writes the device-info file.
+//
+// A failed ADD leaves nothing: every step that succeeded is undone in
+// reverse order, and only what this ADD made (a directory or link it found
+// is kept; the bridge goes only if this ADD created it and it is still
+// empty). The result's interface carries the host socket path as socketPath
+// from CNI 1.1.0 on, the first version that has the field.
 func Add(args *skel.CmdArgs) (err error) {
 	start := time.Now()
 	c, done, err := setup(args, false)

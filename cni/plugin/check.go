@@ -6,6 +6,7 @@ import (
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/cni/pkg/version"
 
 	"github.com/kubevirt-vhostuser/vhostuser/cni/config"
 	"github.com/kubevirt-vhostuser/vhostuser/cni/ovsdb"
@@ -13,7 +14,16 @@ import (
 	"github.com/kubevirt-vhostuser/vhostuser/pkg/socketpath"
 )
 
-// Check is the CNI CHECK command.
+// Check is the CNI CHECK command. It needs K8S_POD_UID and the prevResult
+// of ADD, whose interface of this ifname must exist and, if it has a
+// socketPath, name this attachment's host socket. It verifies the port
+// "vhu<id>": every owner mark of this attachment, the configured bridge,
+// vlan tag and trunks; its interface: type dpdkvhostuserclient,
+// vhost-server-path, the configured options and mtu, no error reported by
+// OVS; the socket directories (sticky volume root, vhostuser root's and
+// 0755, <ifname> with the configured owner, group and mode) and the short
+// link to it; then IPAM CHECK. It changes nothing; the first mismatch is the
+// error.
 func Check(args *skel.CmdArgs) error {
 	c, done, err := setup(args, false)
 	defer done()
@@ -70,6 +80,14 @@ func checkPrevResult(c *call, p socketpath.Paths) error {
 		}
 	}
 	return fmt.Errorf("prevResult has no interface %s", c.args.IfName)
+}
+
+// parsePrevResult decodes the configuration's prevResult (CHECK's input).
+func parsePrevResult(conf *config.NetConf) error {
+	if err := version.ParsePrevResult(&conf.PluginConf); err != nil {
+		return fmt.Errorf("prevResult: %w", err)
+	}
+	return nil
 }
 
 func checkPort(c *call, cl *ovsdb.Client, p socketpath.Paths) error {

@@ -3,7 +3,6 @@ package plugin
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"time"
 
 	"github.com/containernetworking/cni/pkg/skel"
@@ -14,8 +13,23 @@ import (
 	"github.com/kubevirt-vhostuser/vhostuser/cni/sockdir"
 )
 
-// Del is the CNI DEL command: best effort, idempotent, and it reports an
-// error only while something of ours could not be removed.
+// Del is the CNI DEL command. It releases IPAM, removes the ports of this
+// container id and ifname (found by external_ids and by the derived name),
+// the short link (and the link name of releases with the 48-bit ID), the
+// socket directory and the device-info file.
+//
+// DEL is idempotent: what is already gone counts as removed, so a repeated
+// DEL succeeds. It never removes what is not ours: a port of that name with
+// another owner, container or ifname, a link that is not a symlink to this
+// attachment's directory, a directory holding the pod's own files (kubelet
+// removes those with the volume). When a newer sandbox of the same pod owns
+// the port, or OVSDB cannot tell (unreachable, or the ports could not be
+// read or removed), the socket directory and short link are kept: they are
+// the newer sandbox's too (delplan.go decides). DEL is never stuck: a
+// network configuration that does not parse (ADD refused it) and a socket
+// directory it cannot remove do not fail it. It fails only while something
+// of ours may remain (OVSDB unreachable; a port, link, IPAM or device-info
+// removal that failed), and the runtime's retry cleans up.
 func Del(args *skel.CmdArgs) error {
 	start := time.Now()
 	c, done, err := setup(args, true)
@@ -35,34 +49,20 @@ func Del(args *skel.CmdArgs) error {
 			errs = append(errs, err)
 		}
 	}
-	uid := string(c.cargs.K8S_POD_UID)
 	cl, err := c.connect()
-	if err != nil {
+	reached := err == nil
+	var ports portPlan
+	var portsErr error
+	if !reached {
 		errs = append(errs, fmt.Errorf("OVSDB unreachable, the port of container %s ifname %s may remain: %w", args.ContainerID, args.IfName, err))
-		// Only OVSDB tells whether a newer sandbox of this pod owns the
-		// attachment (same socket directory and short link). Until it
-		// answers, a late DEL must not remove them; the runtime retries
-		// the failed DEL, and that DEL cleans up.
-		c.log.Info("OVSDB unreachable: socket directory and short link kept until a DEL can tell whose they are")
-		uid = ""
 	} else {
 		defer cl.Close()
-		portUID, newer, err := c.deletePorts(cl, uid)
-		if err != nil {
-			errs = append(errs, err)
-			c.log.Info("ports not read or not removed: socket directory and short link kept", "err", err)
-			uid = ""
-		}
-		if uid == "" && err == nil {
-			uid = portUID
-		}
-		if newer {
-			// A newer sandbox of the pod owns the port, and with it the same
-			// socket directory and short link: a late DEL must leave them.
-			c.log.Info("a newer sandbox owns this attachment; socket directory and link kept")
-			uid = ""
+		ports, portsErr = c.deletePorts(cl)
+		if portsErr != nil {
+			errs = append(errs, portsErr)
 		}
 	}
+	uid, why := diskOwner(string(c.cargs.K8S_POD_UID), reached, portsErr, ports)
 	if uid != "" {
 		if p, err := c.paths(uid); err != nil {
 			// ADD refuses such input, so there is nothing on disk to clean.
@@ -75,9 +75,7 @@ func Del(args *skel.CmdArgs) error {
 			}
 			// Releases before the 128-bit ID named the link with its first
 			// 48 bits: an attachment made by one of them is cleaned too.
-			legacy := p
-			legacy.ShortLink = filepath.Join(filepath.Dir(p.ShortLink), p.ID[:legacyIDLen])
-			if err := sockdir.RemoveLink(legacy); err != nil && !errors.Is(err, sockdir.ErrNotOurs) {
+			if err := sockdir.RemoveLink(sockdir.LegacyLink(p)); err != nil && !errors.Is(err, sockdir.ErrNotOurs) {
 				errs = append(errs, err)
 			}
 			// Whatever the pod left in its volume is the pod's: kubelet
@@ -93,7 +91,7 @@ func Del(args *skel.CmdArgs) error {
 			}
 		}
 	} else {
-		c.log.Info("no K8S_POD_UID and no port found: no socket directory to clean")
+		c.log.Info(why, "err", portsErr)
 	}
 	err = errors.Join(errs...)
 	if err != nil {
@@ -105,52 +103,38 @@ func Del(args *skel.CmdArgs) error {
 }
 
 // deletePorts removes the ports of this container and ifname, found by
-// external_ids and by the derived name, and returns the pod UID recorded on
-// them (for a DEL without K8S_POD_UID) and whether a port of that name was
-// kept because another sandbox of the same pod owns it. The usual case is one
-// round trip: the port ADD inserted under the attachment's derived UUID is
-// detached in the transaction that reads the rest; only ports of ours under
-// other UUIDs (a replaced port, an older release's) need a second one.
-func (c *call) deletePorts(cl *ovsdb.Client, uid string) (podUID string, newer bool, err error) {
+// external_ids and by the derived name (planPorts decides which are ours).
+// The usual case is one round trip: the port ADD inserted under the
+// attachment's derived UUID is detached in the transaction that reads the
+// rest; only ports of ours under other UUIDs (a replaced port, an older
+// release's) need a second one.
+func (c *call) deletePorts(cl *ovsdb.Client) (portPlan, error) {
+	t := delTarget{
+		containerID: c.args.ContainerID, ifName: c.args.IfName, podUID: string(c.cargs.K8S_POD_UID),
+		derived: ovsdb.PortUUID(c.args.ContainerID, c.args.IfName),
+	}
 	name := ""
-	if uid != "" {
-		if p, perr := c.paths(uid); perr == nil {
+	if t.podUID != "" {
+		if p, perr := c.paths(t.podUID); perr == nil {
 			name = config.PortName(p.ID)
 		}
 	}
-	derived := ovsdb.PortUUID(c.args.ContainerID, c.args.IfName)
 	found, err := cl.DetachAttachment(c.ctx, map[string]string{
-		ovsdb.KeyOwner: ovsdb.Owner, ovsdb.KeyContainerID: c.args.ContainerID, ovsdb.KeyIfName: c.args.IfName,
-	}, name, derived)
+		ovsdb.KeyOwner: ovsdb.Owner, ovsdb.KeyContainerID: t.containerID, ovsdb.KeyIfName: t.ifName,
+	}, name, t.derived)
 	if err != nil {
-		return "", false, err
+		return portPlan{}, err
 	}
-	var del []string
-	seen := map[string]bool{}
-	for _, pt := range found {
-		if seen[pt.UUID] {
-			continue
+	pl := planPorts(t, found)
+	for _, v := range pl.verdicts {
+		switch ids := v.port.ExternalIDs; v.fate {
+		case portDetached:
+			c.log.Info("port deleted", "port", v.port.Name, "uuid", v.port.UUID)
+		case portDelete:
+			c.log.Info("deleting port", "port", v.port.Name, "uuid", v.port.UUID)
+		case portKeep:
+			c.log.Info("port of that name belongs to someone else; kept", "port", v.port.Name, "owner", ids[ovsdb.KeyOwner], "container", ids[ovsdb.KeyContainerID])
 		}
-		seen[pt.UUID] = true
-		ids := pt.ExternalIDs
-		if pt.UUID == derived {
-			// Detached already: only this plugin derives such UUIDs, for this
-			// container and ifname.
-			podUID = ids[ovsdb.KeyPodUID]
-			c.log.Info("port deleted", "port", pt.Name, "uuid", pt.UUID)
-			continue
-		}
-		if ids[ovsdb.KeyOwner] != ovsdb.Owner || ids[ovsdb.KeyContainerID] != c.args.ContainerID || ids[ovsdb.KeyIfName] != c.args.IfName {
-			// Same name, another owner or a newer sandbox of the pod: not ours to delete.
-			c.log.Info("port of that name belongs to someone else; kept", "port", pt.Name, "owner", ids[ovsdb.KeyOwner], "container", ids[ovsdb.KeyContainerID])
-			if ids[ovsdb.KeyOwner] == ovsdb.Owner && uid != "" && ids[ovsdb.KeyPodUID] == uid && ids[ovsdb.KeyIfName] == c.args.IfName {
-				newer = true
-			}
-			continue
-		}
-		del = append(del, pt.UUID)
-		podUID = ids[ovsdb.KeyPodUID]
-		c.log.Info("deleting port", "port", pt.Name, "uuid", pt.UUID)
 	}
-	return podUID, newer, cl.DeletePorts(c.ctx, del...)
+	return pl, cl.DeletePorts(c.ctx, pl.delete...)
 }

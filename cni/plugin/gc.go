@@ -3,8 +3,6 @@ package plugin
 import (
 	"errors"
 	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/containernetworking/cni/pkg/skel"
 
@@ -13,17 +11,24 @@ import (
 	"github.com/kubevirt-vhostuser/vhostuser/pkg/socketpath"
 )
 
-// GC is the CNI GC command. It removes a port of this network owned by the
-// plugin, with its socket directory and short link, only when its
-// (container id, ifname) is not in cni.dev/valid-attachments AND its pod's
-// volume is gone from the node: a network name is not unique across
-// namespaces (the NAD's namespace and name never reach the plugin), and some
-// Multus versions forward lists that would make live attachments look stale,
-// so the list alone never condemns a live pod. A sandbox re-created while the
-// pod lives is handled by its ADD, which replaces the port. An absent or
-// empty list removes no port. Short links whose target is gone (the pod's
-// volume was deleted without a DEL) are removed too, and so are temporary
-// short link names a killed run left.
+// GC is the CNI GC command. It may remove:
+//
+//   - a port of this network owned by the plugin, with its short link, only
+//     when its (container id, ifname) is not in cni.dev/valid-attachments
+//     AND its pod's volume is gone from the node;
+//   - short links named like ours whose target, a socket directory under
+//     kubeletRoot, is gone (the pod's volume was deleted without a DEL);
+//   - every temporary short link name a killed run left;
+//   - what IPAM GC removes.
+//
+// It never removes a port of another owner or another network, a port whose
+// pod volume still exists, any port when the list is absent or empty, a
+// bridge, or anything inside a pod's volume. A network name is not unique
+// across namespaces (the NAD's namespace and name never reach the plugin),
+// and some Multus versions forward lists that would make live attachments
+// look stale, so the list alone never condemns a live pod. A sandbox
+// re-created while the pod lives is handled by its ADD, which replaces the
+// port.
 func GC(args *skel.CmdArgs) error {
 	c, done, err := setup(args, true)
 	defer done()
@@ -74,7 +79,11 @@ func GC(args *skel.CmdArgs) error {
 			errs = append(errs, err)
 		}
 	}
-	errs = append(errs, c.gcDanglingLinks())
+	dangling, err := sockdir.RemoveDanglingLinks(c.conf.Layout)
+	for _, d := range dangling {
+		c.log.Info("GC: dangling short link", "link", d.Link, "target", d.Target)
+	}
+	errs = append(errs, err)
 	// Temporary short link names are never live state: whichever attachment
 	// a killed ADD left one for, it is garbage (a concurrent ADD retries).
 	removed, err := sockdir.RemoveAllTemps(c.conf.Layout.ShortDir)
@@ -86,52 +95,4 @@ func GC(args *skel.CmdArgs) error {
 		errs = append(errs, ipamGC(c))
 	}
 	return errors.Join(errs...)
-}
-
-// gcDanglingLinks removes short links named like ours whose target, a socket
-// directory under kubeletRoot, no longer exists.
-func (c *call) gcDanglingLinks() error {
-	dir := c.conf.Layout.ShortDir
-	ents, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	podsDir := filepath.Join(c.conf.Layout.KubeletRoot, "pods") + "/"
-	var errs []error
-	for _, e := range ents {
-		if e.Type()&os.ModeSymlink == 0 || !isID(e.Name()) {
-			continue
-		}
-		link := filepath.Join(dir, e.Name())
-		t, err := os.Readlink(link)
-		if err != nil || !strings.HasPrefix(t, podsDir) || !strings.Contains(t, "/"+socketpath.SocketsDir+"/") {
-			continue
-		}
-		if _, err := os.Lstat(t); errors.Is(err, os.ErrNotExist) {
-			c.log.Info("GC: dangling short link", "link", link, "target", t)
-			if err := os.Remove(link); err != nil && !errors.Is(err, os.ErrNotExist) {
-				errs = append(errs, err)
-			}
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// legacyIDLen is the attachment ID length (48 bits) of releases before the
-// 128-bit ID; their links are cleaned by DEL and GC too.
-const legacyIDLen = 12
-
-func isID(s string) bool {
-	if len(s) != socketpath.IDLen && len(s) != legacyIDLen {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
-			return false
-		}
-	}
-	return true
 }

@@ -1,32 +1,18 @@
-// Package plugin implements the CNI commands of the vhostuser plugin: ADD,
-// DEL, CHECK, GC and STATUS. It wires the configuration (cni/config), the
-// socket directory and short link (cni/sockdir) and the OVS port (cni/ovsdb).
+// Package plugin implements the CNI commands of the vhostuser plugin, one
+// file per verb (add.go, del.go, check.go, gc.go, status.go), each stating
+// in its doc comment what the verb guarantees. It wires the configuration
+// (cni/config), the socket directory and short link (cni/sockdir), the OVS
+// port (cni/ovsdb) and the IPAM plugin (ipam.go, through cni/delegate).
 //
-// ADD needs K8S_POD_UID in CNI_ARGS and the pod's emptyDir. It creates
-// <volume>/vhostuser/<ifname> (socketDirOwner:socketDirGroup, socketDirMode),
-// the short symlink <shortSocketDir>/<id> to it, and in one OVSDB transaction
-// the Interface (type dpdkvhostuserclient, options:vhost-server-path =
-// <shortSocketDir>/<id>/vhost.sock), the Port "vhu<id>" and its insertion into
-// the bridge; then IPAM, then the device-info file. external_ids on Port and
-// Interface: vhostuser.kubevirt.io/{owner=vhostuser-cni, pod-namespace,
-// pod-name, pod-uid, container-id, ifname, network}. A bridge made because of
-// createBridge carries vhostuser.kubevirt.io/created-bridge=true. Any failure
-// undoes what this ADD made, and only that. The result's interface has the
-// host socket path as socketPath (CNI 1.1.0, the first version that has it).
-//
-// DEL removes the ports carrying this container id and ifname (found by
-// external_ids and by name), the short link and the socket directory, the
-// device-info file, and releases IPAM. It succeeds when everything is already
-// gone, and fails only while something of ours may remain (OVSDB down).
-// Bridges are never deleted, except that a failed ADD removes a bridge it
-// created itself while it is still empty.
-//
-// CHECK verifies the port (owner marks, bridge, type, vhost-server-path,
-// options, mtu, vlan/trunk, no error), the socket directory's owner and mode,
-// the short link, and IPAM. GC removes this network's ports, directories and
-// links whose attachment is not in cni.dev/valid-attachments, and short links
-// whose pod volume is gone. STATUS fails with code 50 when OVSDB is
-// unreachable or the bridge is missing and createBridge is false.
+// One attachment (container id, ifname) of a pod is: the socket directory
+// <volume>/vhostuser/<ifname> in the pod's emptyDir, the short symlink
+// <shortSocketDir>/<id> to it, the OVS port "vhu<id>" whose interface OVS
+// connects through that link, the IPAM allocation, and the device-info file.
+// The port and interface carry external_ids vhostuser.kubevirt.io/{owner=
+// vhostuser-cni, pod-namespace, pod-name, pod-uid, container-id, ifname,
+// network}: they are how DEL, CHECK and GC recognise what is theirs. Bridges
+// are never deleted, except that a failed ADD removes a bridge it created
+// itself while it is still empty.
 package plugin
 
 import (

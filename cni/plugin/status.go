@@ -7,10 +7,11 @@ import (
 	"github.com/kubevirt-vhostuser/vhostuser/cni/sockdir"
 )
 
-// Status is the CNI STATUS command: error 50 when fs.protected_symlinks is
-// not 1, OVSDB is unreachable, OVS cannot run vhost-user ports (DPDK not
-// initialised, no dpdkvhostuserclient, a bridge that is not netdev), or the
-// bridge is missing and will not be created.
+// Status is the CNI STATUS command. It changes nothing, and fails with code
+// 50 (plugin not available) when fs.protected_symlinks is not 1, OVSDB is
+// unreachable, OVS cannot run vhost-user ports (DPDK not initialised, no
+// dpdkvhostuserclient, a bridge that is not netdev), or the bridge is
+// missing and will not be created; an IPAM STATUS failure is code 50 too.
 func Status(args *skel.CmdArgs) error {
 	c, done, err := setup(args, false)
 	defer done()

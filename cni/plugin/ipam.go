@@ -6,14 +6,14 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
-	"github.com/containernetworking/cni/pkg/version"
 
-	"github.com/kubevirt-vhostuser/vhostuser/cni/config"
 	"github.com/kubevirt-vhostuser/vhostuser/cni/delegate"
 )
 
 // IPAM is delegated to the configured plugin with our own stdin, as CNI
 // prescribes; the environment (CNI_COMMAND, CNI_PATH, ...) is inherited.
+// cni/delegate runs the plugin; these wrappers only name the command and
+// say in the error that IPAM failed.
 
 func ipamAdd(c *call) (*current.Result, error) {
 	r, err := delegate.Add(c.ctx, c.conf.IPAM.Type, c.args.StdinData)
@@ -27,20 +27,12 @@ func ipamAdd(c *call) (*current.Result, error) {
 	return res, nil
 }
 
-func ipamDel(c *call) error {
-	if err := delegate.Run(c.ctx, "DEL", c.conf.IPAM.Type, c.args.StdinData); err != nil {
-		return ipamError("DEL", c.conf.IPAM.Type, err)
-	}
-	return nil
-}
+func ipamDel(c *call) error   { return ipamRun(c, "DEL") }
+func ipamCheck(c *call) error { return ipamRun(c, "CHECK") }
+func ipamGC(c *call) error    { return ipamRun(c, "GC") }
 
-func ipamCheck(c *call) error {
-	if err := delegate.Run(c.ctx, "CHECK", c.conf.IPAM.Type, c.args.StdinData); err != nil {
-		return ipamError("CHECK", c.conf.IPAM.Type, err)
-	}
-	return nil
-}
-
+// ipamStatus fails with code 50, whatever the delegate said: STATUS reports
+// whether the plugin can work, and without its IPAM it cannot.
 func ipamStatus(c *call) error {
 	if err := delegate.Run(c.ctx, "STATUS", c.conf.IPAM.Type, c.args.StdinData); err != nil {
 		return types.NewError(types.ErrPluginNotAvailable, fmt.Sprintf("IPAM plugin %s is not available", c.conf.IPAM.Type), err.Error())
@@ -48,16 +40,9 @@ func ipamStatus(c *call) error {
 	return nil
 }
 
-func ipamGC(c *call) error {
-	if err := delegate.Run(c.ctx, "GC", c.conf.IPAM.Type, c.args.StdinData); err != nil {
-		return ipamError("GC", c.conf.IPAM.Type, err)
-	}
-	return nil
-}
-
-func parsePrevResult(conf *config.NetConf) error {
-	if err := version.ParsePrevResult(&conf.PluginConf); err != nil {
-		return fmt.Errorf("prevResult: %w", err)
+func ipamRun(c *call, cmd string) error {
+	if err := delegate.Run(c.ctx, cmd, c.conf.IPAM.Type, c.args.StdinData); err != nil {
+		return ipamError(cmd, c.conf.IPAM.Type, err)
 	}
 	return nil
 }
