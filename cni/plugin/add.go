@@ -11,7 +11,6 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/cni/pkg/version"
 
-	"github.com/kubevirt-vhostuser/vhostuser/cni/config"
 	"github.com/kubevirt-vhostuser/vhostuser/cni/ovsdb"
 	"github.com/kubevirt-vhostuser/vhostuser/cni/sockdir"
 )
@@ -95,7 +94,7 @@ func Add(args *skel.CmdArgs) (err error) {
 	if err != nil {
 		return types.NewError(types.ErrTryAgainLater, err.Error(), "")
 	}
-	name := config.PortName(p.ID)
+	name := ovsdb.PortName(p.ID)
 	res, err := cl.AddPort(c.ctx, ovsdb.PortSpec{
 		Bridge: c.conf.Bridge, CreateBridge: c.conf.CreateBridge, Name: name, ServerPath: p.OVSSocket,
 		UUID:    ovsdb.PortUUID(c.args.ContainerID, c.args.IfName),

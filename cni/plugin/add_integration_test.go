@@ -15,7 +15,7 @@ import (
 	types040 "github.com/containernetworking/cni/pkg/types/040"
 	current "github.com/containernetworking/cni/pkg/types/100"
 
-	"github.com/kubevirt-vhostuser/vhostuser/cni/config"
+	"github.com/kubevirt-vhostuser/vhostuser/cni/ovsdb"
 	"github.com/kubevirt-vhostuser/vhostuser/pkg/socketpath"
 )
 
@@ -40,7 +40,7 @@ func TestAddCheckDel(t *testing.T) {
 		t.Fatalf("result interfaces %+v", res.Interfaces)
 	}
 	f.assertAttached(a)
-	name := config.PortName(p.ID)
+	name := ovsdb.PortName(p.ID)
 	if got := f.get("Interface", name, "mtu_request"); got != "9000" {
 		t.Fatalf("mtu_request %q", got)
 	}
@@ -377,7 +377,7 @@ func TestPortOfAnotherAttachment(t *testing.T) {
 	f := newFixture(t)
 	a := att{"mine", "net1", uid1}
 	f.newPod(a.uid)
-	name := config.PortName(f.paths(a).ID)
+	name := ovsdb.PortName(f.paths(a).ID)
 	f.vsctl("add-port", f.bridge, name, "--", "set", "Interface", name, "type=dpdkvhostuserclient",
 		"options:vhost-server-path=/tmp/vhu-other.sock",
 		"--", "set", "Port", name, "external_ids:vhostuser.kubevirt.io/owner=vhostuser-cni",

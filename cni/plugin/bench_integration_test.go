@@ -88,7 +88,7 @@ func BenchmarkCNI(b *testing.B) {
 				},
 				func() {
 					p := f.paths(a)
-					name := config.PortName(p.ID)
+					name := ovsdb.PortName(p.ID)
 					t0 := time.Now()
 					if _, err := ovs.Vsctl(context.Background(), "add-port", f.bridge, name, "--", "set", "Interface", name,
 						"type=dpdkvhostuserclient", "options:vhost-server-path="+p.OVSSocket); err != nil {

@@ -29,7 +29,7 @@ import (
 	"github.com/containernetworking/cni/pkg/version"
 	"golang.org/x/sys/unix"
 
-	"github.com/kubevirt-vhostuser/vhostuser/cni/config"
+	"github.com/kubevirt-vhostuser/vhostuser/cni/ovsdb"
 	"github.com/kubevirt-vhostuser/vhostuser/cni/sockdir"
 	"github.com/kubevirt-vhostuser/vhostuser/pkg/socketpath"
 )
@@ -489,7 +489,7 @@ func (ch *chaos) isCurrent(a att) bool {
 
 func (ch *chaos) isOurName(name string) bool {
 	for _, a := range ch.atts {
-		if name == config.PortName(ch.f.paths(a).ID) {
+		if name == ovsdb.PortName(ch.f.paths(a).ID) {
 			return true
 		}
 	}
@@ -506,7 +506,7 @@ func (ch *chaos) verifyAttached(label string, a att) {
 	if ch.dbDown > 0 { // killed during the call, after it succeeded
 		return
 	}
-	name := config.PortName(p.ID)
+	name := ovsdb.PortName(p.ID)
 	out, err := ovs.Vsctl(context.Background(), "--if-exists", "get", "Port", name, "external_ids:vhostuser.kubevirt.io/container-id")
 	if err != nil || strings.Trim(strings.TrimSpace(out), `"`) != a.containerID {
 		ch.leak(label, "after ADD: port %s container-id %q (%v), want %s", name, strings.TrimSpace(out), err, a.containerID)
@@ -518,7 +518,7 @@ func (ch *chaos) verifyAttached(label string, a att) {
 // shares its names), no port of its name at all and no temporary link name.
 func (ch *chaos) verifyGone(label string, a att, link, dir, alone bool) {
 	p := ch.f.paths(a)
-	name := config.PortName(p.ID)
+	name := ovsdb.PortName(p.ID)
 	if ch.dbDown == 0 { // else killed during the call, after it succeeded
 		cond := []string{"name=" + name}
 		if !alone {

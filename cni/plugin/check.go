@@ -91,7 +91,7 @@ func parsePrevResult(conf *config.NetConf) error {
 }
 
 func checkPort(c *call, cl *ovsdb.Client, p socketpath.Paths) error {
-	name := config.PortName(p.ID)
+	name := ovsdb.PortName(p.ID)
 	pt, err := cl.PortByName(c.ctx, name)
 	if err != nil {
 		return err

@@ -8,7 +8,6 @@ import (
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 
-	"github.com/kubevirt-vhostuser/vhostuser/cni/config"
 	"github.com/kubevirt-vhostuser/vhostuser/cni/ovsdb"
 	"github.com/kubevirt-vhostuser/vhostuser/cni/sockdir"
 )
@@ -116,7 +115,7 @@ func (c *call) deletePorts(cl *ovsdb.Client) (portPlan, error) {
 	name := ""
 	if t.podUID != "" {
 		if p, perr := c.paths(t.podUID); perr == nil {
-			name = config.PortName(p.ID)
+			name = ovsdb.PortName(p.ID)
 		}
 	}
 	found, err := cl.DetachAttachment(c.ctx, map[string]string{

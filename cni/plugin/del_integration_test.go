@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kubevirt-vhostuser/vhostuser/cni/config"
 	"github.com/kubevirt-vhostuser/vhostuser/cni/ovsdb"
 )
 
@@ -24,7 +23,7 @@ func TestDelIdempotent(t *testing.T) {
 			}
 		}},
 		{"port removed by hand", func(f *fixture, a att) {
-			f.vsctl("del-port", config.PortName(f.paths(a).ID))
+			f.vsctl("del-port", ovsdb.PortName(f.paths(a).ID))
 		}},
 		{"pod volume gone", func(f *fixture, a att) {
 			if err := os.RemoveAll(filepath.Join(f.root, "pods", a.uid)); err != nil {
@@ -82,7 +81,7 @@ func TestDelWithOVSDown(t *testing.T) {
 	if err := ovs.StartDB(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.get("Port", config.PortName(p.ID), "name"); got == "" {
+	if got := f.get("Port", ovsdb.PortName(p.ID), "name"); got == "" {
 		t.Fatal("port vanished while OVSDB was down?")
 	}
 	if err := f.del("1.1.0", a); err != nil {
@@ -143,7 +142,7 @@ func TestSandboxRecreated(t *testing.T) {
 	if err := f.del("1.1.0", old); err != nil {
 		t.Fatalf("late DEL of the old sandbox: %v", err)
 	}
-	name := config.PortName(f.paths(cur).ID)
+	name := ovsdb.PortName(f.paths(cur).ID)
 	if got := f.get("Port", name, "external_ids:vhostuser.kubevirt.io/container-id"); got != "sandbox2" {
 		t.Fatalf("the old sandbox's DEL removed the new port (container-id %q)", got)
 	}
@@ -206,7 +205,7 @@ func TestRoundTrips(t *testing.T) {
 		t.Errorf("ADD sent %d transactions, want 1", n)
 	}
 	f.assertAttached(a)
-	name := config.PortName(f.paths(a).ID)
+	name := ovsdb.PortName(f.paths(a).ID)
 	if got, want := f.get("Port", name, "_uuid"), ovsdb.PortUUID(a.containerID, a.ifName); got != want {
 		t.Fatalf("port UUID %s, want the attachment's %s", got, want)
 	}

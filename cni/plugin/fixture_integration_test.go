@@ -19,6 +19,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/kubevirt-vhostuser/vhostuser/cni/config"
+	"github.com/kubevirt-vhostuser/vhostuser/cni/ovsdb"
 	"github.com/kubevirt-vhostuser/vhostuser/internal/ovsenv"
 	"github.com/kubevirt-vhostuser/vhostuser/pkg/socketpath"
 )
@@ -199,7 +200,7 @@ func (f *fixture) portNames() []string {
 func (f *fixture) assertAttached(a att) {
 	f.t.Helper()
 	p := f.paths(a)
-	name := config.PortName(p.ID)
+	name := ovsdb.PortName(p.ID)
 	if br := f.vsctl("port-to-br", name); br != f.bridge {
 		f.t.Fatalf("port %s is on bridge %q, want %q", name, br, f.bridge)
 	}
@@ -248,7 +249,7 @@ func (f *fixture) assertAttached(a att) {
 func (f *fixture) assertDetached(a att) {
 	f.t.Helper()
 	p := f.paths(a)
-	name := config.PortName(p.ID)
+	name := ovsdb.PortName(p.ID)
 	if out := f.vsctl("--bare", "--columns=name", "find", "Port", "name="+name); out != "" {
 		f.t.Fatalf("port %s still exists", name)
 	}
@@ -375,7 +376,7 @@ func (f *fixture) assertAllAttached(atts []att) {
 		pending := 0
 		for _, a := range atts {
 			p := f.paths(a)
-			name := config.PortName(p.ID)
+			name := ovsdb.PortName(p.ID)
 			r, ok := rows[name]
 			if !ok || !onBridge[name] {
 				f.t.Fatalf("%s: port %s missing from bridge %s", a.containerID, name, f.bridge)
@@ -414,7 +415,7 @@ func (f *fixture) assertAllDetached(atts []att) {
 	rows := f.interfaces()
 	for _, a := range atts {
 		p := f.paths(a)
-		if _, ok := rows[config.PortName(p.ID)]; ok {
+		if _, ok := rows[ovsdb.PortName(p.ID)]; ok {
 			f.t.Fatalf("%s: interface still exists", a.containerID)
 		}
 		for _, path := range []string{p.ShortLink, p.HostDir} {

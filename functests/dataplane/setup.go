@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/kubevirt-vhostuser/vhostuser/cni/config"
+	"github.com/kubevirt-vhostuser/vhostuser/cni/ovsdb"
 	"github.com/kubevirt-vhostuser/vhostuser/functests/filelock"
 	"github.com/kubevirt-vhostuser/vhostuser/functests/guest"
 	"github.com/kubevirt-vhostuser/vhostuser/functests/kubevirtbin"
@@ -164,7 +164,7 @@ func (c *chain) cniAdd(ctx context.Context, i int, g *guestRun) error {
 	if len(r.Interfaces) != 1 || r.Interfaces[0].SocketPath != g.paths.HostSocket {
 		return fmt.Errorf("CNI result interfaces %+v: want one with socketPath %s", r.Interfaces, g.paths.HostSocket)
 	}
-	g.rep.Port = config.PortName(g.paths.ID)
+	g.rep.Port = ovsdb.PortName(g.paths.ID)
 	g.rep.HostSocket = g.paths.HostSocket
 	g.rep.ComputeSocket = g.paths.ComputeSocket
 	c.log.Info("pod attached", "pod", pod.Name, "uid", uid, "ifname", r.Interfaces[0].Name,
