@@ -13,8 +13,8 @@ import (
 
 	"github.com/kubevirt-vhostuser/vhostuser/cni/config"
 	"github.com/kubevirt-vhostuser/vhostuser/internal/cniinstall"
-	"github.com/kubevirt-vhostuser/vhostuser/pkg/socketpath"
 	"github.com/kubevirt-vhostuser/vhostuser/internal/version"
+	"github.com/kubevirt-vhostuser/vhostuser/pkg/socketpath"
 )
 
 func main() {

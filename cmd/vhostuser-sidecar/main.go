@@ -14,8 +14,8 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/kubevirt-vhostuser/vhostuser/pkg/socketpath"
 	"github.com/kubevirt-vhostuser/vhostuser/internal/version"
+	"github.com/kubevirt-vhostuser/vhostuser/pkg/socketpath"
 	"github.com/kubevirt-vhostuser/vhostuser/sidecar/domain"
 	"github.com/kubevirt-vhostuser/vhostuser/sidecar/networkinfo"
 	"github.com/kubevirt-vhostuser/vhostuser/sidecar/server"
