@@ -6,8 +6,11 @@ FUZZTIME ?= 300000x
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/kubevirt-vhostuser/vhostuser/internal/version.Version=$(VERSION)
 export CGO_ENABLED ?= 0
+# The tools module (hack/tools) pins the linter; make builds it here.
+TOOLS := $(BIN)/tools
+GOLANGCI_LINT := $(TOOLS)/golangci-lint
 
-.PHONY: help build deps test lint unit integration soak fuzz functest bench bench-cni bench-sidecar demo images generate manifests clean cluster-up cluster-down functest-cluster cluster-test
+.PHONY: help build deps test check lint generated unit integration soak fuzz functest bench bench-cni bench-sidecar demo images generate manifests clean cluster-up cluster-down functest-cluster cluster-test
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -18,16 +21,29 @@ build: ## build the binaries into bin/
 deps: ## install the Debian packages tests and demo need (idempotent, as root)
 	bash hack/install-deps.sh
 
-test: deps lint build unit integration fuzz functest cluster-test ## everything CI runs (root; the last step brings a local cluster up and down)
+test: deps check build integration fuzz functest cluster-test ## everything CI runs (root; the last step brings a local cluster up and down)
 
-lint: ## gofmt and go vet, both modules
+check: lint unit generated ## the fast checks, no root: lint, unit tests, generated code current (the first step of make test)
+
+lint: $(GOLANGCI_LINT) ## gofmt, go vet (every module) and golangci-lint (.golangci.yml)
 	@out=$$(find . -name '*.go' -not -path './bin/*' | xargs gofmt -l); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	if [ -f functests/go.mod ]; then cd functests && $(GO) vet ./...; fi
+	$(GO) vet -tags integration ./...
+	cd manifests && $(GO) vet ./...
+	cd functests && $(GO) vet ./...
+	$(GOLANGCI_LINT) run ./...
+	cd manifests && $(GOLANGCI_LINT) run --config ../.golangci.yml ./...
 
-unit: ## unit tests (no root, no OVS)
+$(GOLANGCI_LINT): hack/tools/go.mod hack/tools/go.sum
+	cd hack/tools && $(GO) build -o $(TOOLS)/ github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+
+generated: ## the hooks API Go code is what make generate writes (generated into a temporary directory)
+	bash hack/generate.sh -check
+
+unit: ## unit tests (no root, no OVS), the main module and manifests/
 	$(GO) test -count=1 ./...
+	cd manifests && $(GO) test -count=1 ./...
 
 integration: build ## integration tests against a real OVS-DPDK and libvirt schema (root)
 	VHOSTUSER_BIN=$(BIN) $(GO) test -count=1 -tags integration -timeout 20m ./...
@@ -48,12 +64,13 @@ bench-cni: ## CNI ADD/DEL against ovsdb-client transact (the floor) and ovs-vsct
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/vhostuser
 	VHOSTUSER_BIN=$(BIN) $(GO) test -count=1 -run '^$$' -bench BenchmarkCNI -benchtime 1x -timeout 30m -tags integration ./cni/plugin
 
-bench-sidecar:
+bench-sidecar: ## the sidecar's OnDefineDomain over its gRPC socket and its resident memory; figures printed
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/vhostuser-sidecar
 	VHOSTUSER_BIN=$(BIN) $(GO) test -run '^$$' -bench . -benchtime 2000x -tags integration ./sidecar/...
 
-demo: deps build ## the local demo: KubeVirt's real virt-launcher runs two VMIs with our sidecar; they ping over OVS-DPDK through our CNI (root)
-	cd functests && VHOSTUSER_BIN=$(BIN) $(GO) run ./cmd/demo
+demo: ## the local demo: KubeVirt's real virt-launcher runs two VMIs with our sidecar; they ping over OVS-DPDK through our CNI (root)
+	GO=$(GO) BIN=$(BIN) LDFLAGS='$(LDFLAGS)' bash hack/demo-prepare.sh
+	cd functests && VHOSTUSER_BIN=$(BIN) $(BIN)/functests/demo
 
 images: build ## OCI image archives in bin/images (no Docker daemon)
 	$(GO) run ./cmd/image-builder -bin $(BIN) -out $(BIN)/images -version $(VERSION) \
@@ -63,8 +80,8 @@ images: build ## OCI image archives in bin/images (no Docker daemon)
 generate: ## regenerate the hooks API Go code from internal/hooks/*.proto
 	bash hack/generate.sh
 
-manifests: ## render every kustomize overlay
-	VHOSTUSER_MANIFESTS_OUT=$(BIN)/manifests $(GO) test -count=1 -run TestOverlays -v ./manifests/...
+manifests: ## render every kustomize overlay into bin/manifests (the manifests module's test)
+	cd manifests && VHOSTUSER_MANIFESTS_OUT=$(BIN)/manifests $(GO) test -count=1 -run TestOverlays -v ./...
 
 # The single-node cluster of hack/cluster (issue 9): make test runs it last.
 CLUSTER_STATE := $(or $(VHOSTUSER_CLUSTER_STATE),/var/lib/vhostuser-cluster)
@@ -83,5 +100,5 @@ functest-cluster: ## functests/cluster against the cluster of make cluster-up: p
 	cd functests && KUBECONFIG=$(CLUSTER_STATE)/kubeconfig/admin.conf PATH=$(CLUSTER_STATE)/bin:$$PATH \
 	  VHOSTUSER_CLUSTER_STATE=$(CLUSTER_STATE) $(GO) test -count=1 -v -timeout 45m -run '$(CLUSTER_TESTS)' ./cluster
 
-clean:
+clean: ## remove bin/ (binaries, tools, rendered manifests)
 	rm -rf $(BIN)

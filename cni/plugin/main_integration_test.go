@@ -99,11 +99,18 @@ func buildPlugins(dir string) error {
 	} else {
 		pkgs = append(pkgs, "./cmd/vhostuser")
 	}
-	cmd := exec.Command("go", append([]string{"build", "-o", dir + "/"}, pkgs...)...)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %v: %w\n%s", pkgs, err, out)
+	// The IPAM plugins are pinned by the tools module (hack/tools), the
+	// plugin by the main module.
+	for modDir, pkgs := range map[string][]string{filepath.Join(root, "hack", "tools"): pkgs[:2], root: pkgs[2:]} {
+		if len(pkgs) == 0 {
+			continue
+		}
+		cmd := exec.Command("go", append([]string{"build", "-o", dir + "/"}, pkgs...)...)
+		cmd.Dir = modDir
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build %v: %w\n%s", pkgs, err, out)
+		}
 	}
 	return nil
 }
