@@ -329,7 +329,7 @@ func (x *execer) run(command string, a att) (time.Duration, error) {
 	err := c.Run()
 	d := time.Since(t0)
 	if err != nil {
-		return d, fmt.Errorf("%s: %v: %s", command, err, out.String())
+		return d, fmt.Errorf("%s: %w: %s", command, err, out.String())
 	}
 	return d, nil
 }
@@ -504,7 +504,7 @@ func ovsdbClient(tx string) *exec.Cmd {
 func results(out []byte, nops, i int) (string, error) {
 	var res []map[string]any
 	if err := json.Unmarshal(out, &res); err != nil {
-		return "", fmt.Errorf("ovsdb-client output %q: %v", out, err)
+		return "", fmt.Errorf("ovsdb-client output %q: %w", out, err)
 	}
 	if len(res) != nops {
 		return "", fmt.Errorf("ovsdb-client: %d results for %d operations: %s", len(res), nops, out)
@@ -529,7 +529,7 @@ func (fl *floor) transact(tx string, nops, i int) (string, *syscall.Rusage, erro
 	c.Stderr = &stderr
 	out, err := c.Output()
 	if err != nil {
-		return "", nil, fmt.Errorf("ovsdb-client transact: %v: %s", err, stderr.String())
+		return "", nil, fmt.Errorf("ovsdb-client transact: %w: %s", err, stderr.String())
 	}
 	u, err := results(out, nops, i)
 	return u, c.ProcessState.SysUsage().(*syscall.Rusage), err

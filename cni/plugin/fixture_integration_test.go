@@ -311,7 +311,9 @@ func acceptFromOVS(t testing.TB, p socketpath.Paths) {
 	if _, err := os.Lstat(p.HostSocket); err != nil {
 		t.Fatalf("socket not in the pod volume: %v", err)
 	}
-	l.(*net.UnixListener).SetDeadline(time.Now().Add(20 * time.Second))
+	if err := l.(*net.UnixListener).SetDeadline(time.Now().Add(20 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	c, err := l.Accept()
 	if err != nil {
 		t.Fatalf("ovs-vswitchd did not connect to %s: %v", p.OVSSocket, err)

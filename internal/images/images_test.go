@@ -237,8 +237,12 @@ func TestReproducible(t *testing.T) {
 	bin2 := fakeBin(t, "")
 	for _, n := range []string{"vhostuser-sidecar"} {
 		p := filepath.Join(bin2, n)
-		os.Chmod(p, 0o777)
-		os.Chtimes(p, time.Unix(12345, 0), time.Unix(12345, 0))
+		if err := os.Chmod(p, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, time.Unix(12345, 0), time.Unix(12345, 0)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	d1, a1 := build(bin1, testMeta)
 	d2, a2 := build(bin2, testMeta)

@@ -118,7 +118,7 @@ func dialUnix(ctx context.Context, path string) (net.Conn, error) {
 		}
 		// EINTR: a signal cut the wait before the connection was made;
 		// the socket is still unconnected, so connect again.
-		if err = syscall.Connect(fd, &syscall.SockaddrUnix{Name: path}); err != syscall.EINTR {
+		if err = syscall.Connect(fd, &syscall.SockaddrUnix{Name: path}); !errors.Is(err, syscall.EINTR) {
 			break
 		}
 	}
