@@ -75,7 +75,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 		if time.Since(started) > c.MaxBackoff {
 			wait = c.MinBackoff // the connection was up a while: retry soon
 		}
-		c.Log.Warn("OVSDB monitor down; retrying", "endpoint", c.Endpoint, "error", err, "retry_in", wait.Round(time.Millisecond))
+		c.Log.Warn("OVSDB monitor down; retrying", "endpoint", c.Endpoint, "error", err, "retry_in", wait.String())
 		select {
 		case <-ctx.Done():
 		case <-time.After(jitter(wait)):
