@@ -22,7 +22,7 @@ import (
 )
 
 func main() {
-	setMemoryLimit()
+	tuneGC()
 	os.Exit(run())
 }
 
