@@ -21,7 +21,10 @@ import (
 	"github.com/kubevirt-vhostuser/vhostuser/sidecar/server"
 )
 
-func main() { os.Exit(run()) }
+func main() {
+	tuneGC()
+	os.Exit(run())
+}
 
 func run() int {
 	defBinding := os.Getenv("NETWORK_BINDING_PLUGIN_NAME")

@@ -4,7 +4,6 @@ import (
 	"slices"
 	"strings"
 
-	kvv1 "kubevirt.io/api/core/v1"
 	"libvirt.org/go/libvirtxml"
 )
 
@@ -13,7 +12,7 @@ import (
 // newConfigurator, so mutate fails only on what the domain itself carries.
 type configurator struct {
 	vmiName    string
-	vmi        *kvv1.VirtualMachineInstance // its CPU spec is the vCPU fallback
+	vmi        *vmiFields // its CPU spec is the vCPU fallback
 	multiqueue bool
 	maxQueues  uint
 	ifaces     []interfaceOptions // the binding's interfaces, in VMI order
@@ -22,7 +21,7 @@ type configurator struct {
 
 // newConfigurator returns nil, and no error, when the VMI has no interface of
 // the binding.
-func newConfigurator(vmi *kvv1.VirtualMachineInstance, opts Options) (*configurator, error) {
+func newConfigurator(vmi *vmiFields, opts Options) (*configurator, error) {
 	opts = opts.withDefaults()
 	ifaces, err := selectInterfaces(vmi, opts.BindingName)
 	if err != nil {

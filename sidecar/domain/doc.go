@@ -58,5 +58,6 @@
 // nothing else; configurator.go the mutation, built once per call from the
 // VMI after select.go (which interfaces are ours) and interface.go (one
 // interface's settings) have checked it; pci.go, vcpus.go and memory.go the
-// details, errors.go the error kinds.
+// details, errors.go the error kinds, vmi.go the VMI fields read (not
+// kubevirt.io/api's types, which would cost every VM's sidecar memory).
 package domain

@@ -3,7 +3,6 @@ package domain
 import (
 	"net"
 
-	kvv1 "kubevirt.io/api/core/v1"
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/kubevirt-vhostuser/vhostuser/pkg/socketpath"
@@ -27,7 +26,7 @@ type interfaceOptions struct {
 
 // newInterfaceOptions checks the VMI's settings of one interface; podIface
 // decides the socket path.
-func newInterfaceOptions(vmiName string, iface kvv1.Interface, podIface string) (interfaceOptions, error) {
+func newInterfaceOptions(vmiName string, iface vmiInterface, podIface string) (interfaceOptions, error) {
 	o := interfaceOptions{name: iface.Name, alias: AliasPrefix + iface.Name}
 	var err error
 	if o.socket, err = socketpath.ComputeSocket(podIface); err != nil {

@@ -3,7 +3,6 @@ package domain
 import (
 	"encoding/json"
 
-	kvv1 "kubevirt.io/api/core/v1"
 	"libvirt.org/go/libvirtxml"
 )
 
@@ -11,7 +10,7 @@ import (
 // of the binding and guest memory made shareable. When the VMI has no such
 // interface the input is returned unchanged (after checking that both parse).
 func Rewrite(domainXML, vmiJSON []byte, opts Options) ([]byte, error) {
-	vmi := &kvv1.VirtualMachineInstance{}
+	vmi := &vmiFields{}
 	if err := json.Unmarshal(vmiJSON, vmi); err != nil {
 		return nil, invalid(err, "parse VMI JSON (OnDefineDomainParams.vmi)")
 	}

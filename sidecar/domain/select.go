@@ -1,23 +1,21 @@
 package domain
 
 import (
-	kvv1 "kubevirt.io/api/core/v1"
-
 	"github.com/kubevirt-vhostuser/vhostuser/pkg/socketpath"
 )
 
 // vmiNameOf names the VMI in errors: namespace/name.
-func vmiNameOf(vmi *kvv1.VirtualMachineInstance) string { return vmi.Namespace + "/" + vmi.Name }
+func vmiNameOf(vmi *vmiFields) string { return vmi.Metadata.Namespace + "/" + vmi.Metadata.Name }
 
 // selectInterfaces returns the VMI interfaces of the binding after checking
 // each sits on a secondary Multus network and asks for a virtio model.
-func selectInterfaces(vmi *kvv1.VirtualMachineInstance, binding string) ([]kvv1.Interface, error) {
+func selectInterfaces(vmi *vmiFields, binding string) ([]vmiInterface, error) {
 	vmiName := vmiNameOf(vmi)
-	networks := make(map[string]*kvv1.Network, len(vmi.Spec.Networks))
+	networks := make(map[string]*vmiNetwork, len(vmi.Spec.Networks))
 	for i := range vmi.Spec.Networks {
 		networks[vmi.Spec.Networks[i].Name] = &vmi.Spec.Networks[i]
 	}
-	var out []kvv1.Interface
+	var out []vmiInterface
 	seen := map[string]bool{}
 	for _, iface := range vmi.Spec.Domain.Devices.Interfaces {
 		if iface.Binding == nil || iface.Binding.Name != binding {
@@ -51,7 +49,7 @@ func selectInterfaces(vmi *kvv1.VirtualMachineInstance, binding string) ([]kvv1.
 
 // podInterfaceNames is the pod interface name of each secondary Multus
 // network: the socket path follows it (socketpath.PodInterfaceNames).
-func podInterfaceNames(vmi *kvv1.VirtualMachineInstance) (map[string]string, error) {
+func podInterfaceNames(vmi *vmiFields) (map[string]string, error) {
 	reported := map[string]string{}
 	for _, st := range vmi.Status.Interfaces {
 		if st.Name != "" && st.PodInterfaceName != "" {

@@ -1,14 +1,13 @@
 package domain
 
 import (
-	kvv1 "kubevirt.io/api/core/v1"
 	"libvirt.org/go/libvirtxml"
 )
 
 // vcpus is the guest's vCPU count: the domain topology, or <vcpu>, lowered to
 // <vcpu current> when CPU hotplug leaves sockets unplugged; the VMI as a fallback.
 // Multiqueue gives an interface one queue pair per vCPU.
-func vcpus(dom *libvirtxml.Domain, vmi *kvv1.VirtualMachineInstance) uint {
+func vcpus(dom *libvirtxml.Domain, vmi *vmiFields) uint {
 	n := uint(0)
 	if dom.CPU != nil && dom.CPU.Topology != nil {
 		t := dom.CPU.Topology

@@ -3,7 +3,6 @@ package domain
 import (
 	"testing"
 
-	kvv1 "kubevirt.io/api/core/v1"
 	"libvirt.org/go/libvirtxml"
 )
 
@@ -11,19 +10,19 @@ func TestVCPUs(t *testing.T) {
 	topo := func(s, c, th int) *libvirtxml.DomainCPU {
 		return &libvirtxml.DomainCPU{Topology: &libvirtxml.DomainCPUTopology{Sockets: s, Cores: c, Threads: th}}
 	}
-	vmiCPU := &kvv1.VirtualMachineInstance{}
-	vmiCPU.Spec.Domain.CPU = &kvv1.CPU{Sockets: 2, Cores: 3, Threads: 1}
+	withCPU := &vmiFields{}
+	withCPU.Spec.Domain.CPU = &vmiCPU{Sockets: 2, Cores: 3, Threads: 1}
 	for _, tc := range []struct {
 		name string
 		dom  libvirtxml.Domain
-		vmi  *kvv1.VirtualMachineInstance
+		vmi  *vmiFields
 		want uint
 	}{
-		{"topology", libvirtxml.Domain{CPU: topo(2, 4, 2)}, &kvv1.VirtualMachineInstance{}, 16},
-		{"hotplug current", libvirtxml.Domain{CPU: topo(4, 2, 1), VCPU: &libvirtxml.DomainVCPU{Value: 8, Current: 2}}, &kvv1.VirtualMachineInstance{}, 2},
-		{"vcpu only", libvirtxml.Domain{VCPU: &libvirtxml.DomainVCPU{Value: 3}}, &kvv1.VirtualMachineInstance{}, 3},
-		{"VMI fallback", libvirtxml.Domain{}, vmiCPU, 6},
-		{"nothing", libvirtxml.Domain{}, &kvv1.VirtualMachineInstance{}, 1},
+		{"topology", libvirtxml.Domain{CPU: topo(2, 4, 2)}, &vmiFields{}, 16},
+		{"hotplug current", libvirtxml.Domain{CPU: topo(4, 2, 1), VCPU: &libvirtxml.DomainVCPU{Value: 8, Current: 2}}, &vmiFields{}, 2},
+		{"vcpu only", libvirtxml.Domain{VCPU: &libvirtxml.DomainVCPU{Value: 3}}, &vmiFields{}, 3},
+		{"VMI fallback", libvirtxml.Domain{}, withCPU, 6},
+		{"nothing", libvirtxml.Domain{}, &vmiFields{}, 1},
 	} {
 		if got := vcpus(&tc.dom, tc.vmi); got != tc.want {
 			t.Errorf("%s: vcpus = %d, want %d", tc.name, got, tc.want)
