@@ -1,6 +1,7 @@
 package ovsstate
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -15,6 +16,40 @@ type State struct {
 	errConnect atomic.Uint64
 	errMonitor atomic.Uint64
 	errLost    atomic.Uint64
+
+	subMu sync.Mutex
+	subs  map[chan struct{}]struct{}
+}
+
+// Subscribe returns a channel that receives a value after every change of
+// the ports or of the connection (several changes may coalesce into one),
+// and a function that ends the subscription. Readers then read Ports and
+// Health: the channel carries no data, so a slow reader never holds a
+// stale snapshot or blocks the monitor.
+func (s *State) Subscribe() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	s.subMu.Lock()
+	if s.subs == nil {
+		s.subs = map[chan struct{}]struct{}{}
+	}
+	s.subs[ch] = struct{}{}
+	s.subMu.Unlock()
+	return ch, func() {
+		s.subMu.Lock()
+		delete(s.subs, ch)
+		s.subMu.Unlock()
+	}
+}
+
+func (s *State) notify() {
+	s.subMu.Lock()
+	for ch := range s.subs {
+		select {
+		case ch <- struct{}{}:
+		default: // a change is already pending for this reader
+		}
+	}
+	s.subMu.Unlock()
 }
 
 // NewState returns an empty state: no ports, not connected.
@@ -50,6 +85,7 @@ func (s *State) Health() Health {
 func (s *State) replace(ports []Port, now time.Time) {
 	s.ports.Store(&ports)
 	s.lastUpdate.Store(now.UnixNano())
+	s.notify()
 }
 
 // The ports stay published while disconnected: they are the last state
@@ -58,5 +94,7 @@ func (s *State) setConnected(up bool) {
 	if up {
 		s.connects.Add(1)
 	}
-	s.connected.Store(up)
+	if s.connected.Swap(up) != up {
+		s.notify()
+	}
 }

@@ -24,3 +24,38 @@ func TestState(t *testing.T) {
 		t.Errorf("after disconnect: %v %+v", s.Ports(), s.Health())
 	}
 }
+
+func TestSubscribe(t *testing.T) {
+	s := NewState()
+	ch, cancel := s.Subscribe()
+	pending := func() bool {
+		select {
+		case <-ch:
+			return true
+		default:
+			return false
+		}
+	}
+	if pending() {
+		t.Fatal("a new subscription has a change pending")
+	}
+	// Two changes before the reader looks coalesce into one.
+	s.replace([]Port{{Name: "a"}}, time.Now())
+	s.setConnected(true)
+	if !pending() || pending() {
+		t.Fatal("two changes did not give exactly one pending notification")
+	}
+	s.setConnected(true) // no change
+	if pending() {
+		t.Error("an unchanged connection state notified")
+	}
+	s.setConnected(false)
+	if !pending() {
+		t.Error("a lost connection did not notify")
+	}
+	cancel()
+	s.replace(nil, time.Now())
+	if pending() {
+		t.Error("a cancelled subscription was notified")
+	}
+}
