@@ -18,16 +18,27 @@ type Source interface {
 	Health() ovsstate.Health
 }
 
+// API is what the agent knows from the Kubernetes API; *pods.Cache is one.
+type API interface {
+	// Names returns the VMI name and VMI network name of a pod interface,
+	// "" for what is not known.
+	Names(podUID, podIfName string) (vmi, network string)
+	// Synced reports whether the pod cache is synced.
+	Synced() bool
+}
+
 // Collector is a prometheus.Collector of the ports of ours and of the
 // agent's health.
 type Collector struct {
 	src  Source
 	node string
+	api  API // nil: no API, no VMI labels
 }
 
-// NewCollector reads src at every scrape; node labels every port series.
-func NewCollector(src Source, node string) *Collector {
-	return &Collector{src: src, node: node}
+// NewCollector reads src (and api, which may be nil) at every scrape; node
+// labels every port series.
+func NewCollector(src Source, node string, api API) *Collector {
+	return &Collector{src: src, node: node, api: api}
 }
 
 // Describe sends every descriptor the collector uses.
@@ -44,6 +55,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	h := c.src.Health()
 	ports := c.src.Ports()
 	collectHealth(ch, h, len(ports))
+	if c.api != nil {
+		ch <- prometheus.MustNewConstMetric(descAPISynced, prometheus.GaugeValue, boolValue(c.api.Synced()))
+	}
 	if !h.Connected {
 		return
 	}
@@ -68,7 +82,11 @@ func collectHealth(ch chan<- prometheus.Metric, h ovsstate.Health, ports int) {
 // collectPort sends one port's series; lv is scratch space for its labels.
 func (c *Collector) collectPort(ch chan<- prometheus.Metric, p *ovsstate.Port, lv []string) {
 	lv = lv[:len(portLabels)]
-	lv[0], lv[1], lv[2], lv[3], lv[4], lv[5] = c.node, p.Namespace, p.Pod, p.IfName, p.Network, p.Name
+	var vmi, network string
+	if c.api != nil {
+		vmi, network = c.api.Names(p.PodUID, p.IfName)
+	}
+	lv[0], lv[1], lv[2], lv[3], lv[4], lv[5], lv[6], lv[7] = c.node, p.Namespace, vmi, network, p.Pod, p.IfName, p.Network, p.Name
 	i := &p.Interface
 	ch <- prometheus.MustNewConstMetric(descInfo, prometheus.GaugeValue, 1,
 		append(lv, i.Type, i.Status[ovsstate.StatusMode], i.ServerPath)...)

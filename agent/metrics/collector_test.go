@@ -91,7 +91,7 @@ func TestCollectPort(t *testing.T) {
 		ports:  []ovsstate.Port{connectedPort("vhu0011aabb", "virt-launcher-a-x1")},
 		health: ovsstate.Health{Connected: true, LastUpdate: time.Unix(1700000000, 500_000_000), Connects: 2},
 	}
-	got := gather(t, NewCollector(st, "node-1"))
+	got := gather(t, NewCollector(st, "node-1", nil))
 	port := map[string]string{"node": "node-1", "namespace": "vms", "pod": "virt-launcher-a-x1",
 		"pod_interface": "pod1a2b3c", "network": "vhu-net", "port": "vhu0011aabb"}
 	with := func(extra ...string) map[string]string {
@@ -155,7 +155,7 @@ func TestCollectDisconnectedPort(t *testing.T) {
 		Interface: ovsstate.Interface{Type: "dpdkvhostuserclient", LinkState: "down", Error: "could not open",
 			Status:     map[string]string{"mode": "client", "status": "disconnected"},
 			Statistics: map[string]int{"ovs_tx_failure_drops": 0}}}
-	got := gather(t, NewCollector(&fakeState{ports: []ovsstate.Port{p}, health: ovsstate.Health{Connected: true}}, "n1"))
+	got := gather(t, NewCollector(&fakeState{ports: []ovsstate.Port{p}, health: ovsstate.Health{Connected: true}}, "n1", nil))
 	for name, want := range map[string]float64{
 		"vhostuser_port_link_up": 0, "vhostuser_port_vhost_connected": 0, "vhostuser_port_error": 1,
 		"vhostuser_port_ovs_drops_total": 0, "vhostuser_port_info": 1,
@@ -186,7 +186,7 @@ func TestCollectHealth(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			st := &fakeState{ports: []ovsstate.Port{connectedPort("vhu1", "a"), connectedPort("vhu2", "b")}, health: tt.health}
-			got := gather(t, NewCollector(st, "n1"))
+			got := gather(t, NewCollector(st, "n1", nil))
 			if _, ok := got["vhostuser_port_info"]; ok != tt.wantPorts {
 				t.Errorf("port series present %v, want %v", ok, tt.wantPorts)
 			}
@@ -210,7 +210,7 @@ func TestCollectHealth(t *testing.T) {
 // two distinct series sets: a duplicate would fail the whole scrape.
 func TestCollectStaleBesideNew(t *testing.T) {
 	a, b := connectedPort("vhuold", "p"), connectedPort("vhunew", "p")
-	got := gather(t, NewCollector(&fakeState{ports: []ovsstate.Port{a, b}, health: ovsstate.Health{Connected: true}}, "n"))
+	got := gather(t, NewCollector(&fakeState{ports: []ovsstate.Port{a, b}, health: ovsstate.Health{Connected: true}}, "n", nil))
 	if n := len(got["vhostuser_vmi_network_receive_bytes_total"]); n != 2 {
 		t.Fatalf("%d series, want 2", n)
 	}
@@ -235,5 +235,45 @@ func TestHelpNamesTheSource(t *testing.T) {
 		if !strings.Contains(s.desc.String(), s.key) {
 			t.Errorf("%s: help does not name %s", s.desc, s.key)
 		}
+	}
+}
+
+// fakeAPI answers Names from a map keyed by pod UID and pod interface.
+type fakeAPI struct {
+	names  map[[2]string][2]string
+	synced bool
+}
+
+func (f *fakeAPI) Names(uid, ifName string) (string, string) {
+	n := f.names[[2]string{uid, ifName}]
+	return n[0], n[1]
+}
+func (f *fakeAPI) Synced() bool { return f.synced }
+
+// With the API, port series carry the VMI name and VMI network name as
+// KubeVirt's own series do (name, interface); a port the API knows nothing
+// of keeps its series, without them.
+func TestCollectVMILabels(t *testing.T) {
+	known := connectedPort("vhu1", "virt-launcher-vm1-x")
+	unknown := connectedPort("vhu2", "plain-pod")
+	api := &fakeAPI{names: map[[2]string][2]string{{known.PodUID, known.IfName}: {"vm1", "fast"}}}
+	got := gather(t, NewCollector(&fakeState{ports: []ovsstate.Port{known, unknown}, health: ovsstate.Health{Connected: true}}, "n1", api))
+	if v, ok := find(got, "vhostuser_vmi_network_receive_bytes_total", map[string]string{"namespace": "vms", "name": "vm1", "interface": "fast", "port": "vhu1"}); !ok || v != 2000 {
+		t.Errorf("series by VMI name: %v %v", v, ok)
+	}
+	if _, ok := find(got, "vhostuser_vmi_network_receive_bytes_total", map[string]string{"name": "", "interface": "", "pod": "plain-pod"}); !ok {
+		t.Error("the unknown pod's series lost")
+	}
+	if v, ok := find(got, "vhostuser_agent_api_synced", nil); !ok || v != 0 {
+		t.Errorf("api_synced %v %v, want 0", v, ok)
+	}
+	api.synced = true
+	got = gather(t, NewCollector(&fakeState{health: ovsstate.Health{Connected: true}}, "n1", api))
+	if v, ok := find(got, "vhostuser_agent_api_synced", nil); !ok || v != 1 {
+		t.Errorf("api_synced %v %v, want 1", v, ok)
+	}
+	got = gather(t, NewCollector(&fakeState{health: ovsstate.Health{Connected: true}}, "n1", nil))
+	if _, ok := got["vhostuser_agent_api_synced"]; ok {
+		t.Error("api_synced without an API")
 	}
 }

@@ -2,10 +2,12 @@ package metrics
 
 import "github.com/prometheus/client_golang/prometheus"
 
-// Labels of every port series: the node, the pod and its interface as the
-// plugin marked them at ADD, and the OVS port, which keeps two ports of one
-// pod interface (a stale one beside a new one) apart.
-var portLabels = []string{"node", "namespace", "pod", "pod_interface", "network", "port"}
+// Labels of every port series: the node; the VMI name and VMI network name
+// (name and interface, as on KubeVirt's kubevirt_vmi_network_* series, empty
+// for a pod that is not a VMI's or not known yet); the pod and its interface
+// as the plugin marked them at ADD; and the OVS port, which keeps two ports
+// of one pod interface (a stale one beside a new one) apart.
+var portLabels = []string{"node", "namespace", "name", "interface", "pod", "pod_interface", "network", "port"}
 
 // infoLabels follow portLabels on vhostuser_port_info.
 var infoLabels = []string{"type", "mode", "socket"}
@@ -78,6 +80,8 @@ var (
 	descErrors = prometheus.NewDesc("vhostuser_agent_ovsdb_errors_total",
 		"OVSDB monitor failures by kind: connect, monitor (the request was refused), connection_lost.",
 		[]string{"kind"}, nil)
+	descAPISynced = prometheus.NewDesc("vhostuser_agent_api_synced",
+		"1 once the agent's cache of this node's pods is synced with the Kubernetes API, else 0; absent when the agent runs without the API.", nil, nil)
 	descPorts = prometheus.NewDesc("vhostuser_agent_ports",
 		"Ports of ours in the agent's state (the last known while disconnected).", nil, nil)
 )
@@ -91,7 +95,7 @@ const (
 
 var allDescs = func() []*prometheus.Desc {
 	d := []*prometheus.Desc{descInfo, descLinkUp, descConnectedVhost, descError, descMTU, descQueues,
-		descOVSDrops, descTxRetries, descConnected, descLastUpdate, descConnects, descErrors, descPorts}
+		descOVSDrops, descTxRetries, descConnected, descLastUpdate, descConnects, descErrors, descPorts, descAPISynced}
 	for _, s := range trafficStats {
 		d = append(d, s.desc)
 	}
