@@ -2,8 +2,8 @@ package pods
 
 import (
 	"crypto/sha256"
-	"encoding/json"
 	"encoding/hex"
+	"encoding/json"
 	"reflect"
 	"testing"
 
