@@ -49,11 +49,11 @@ func fakeELF(t *testing.T, machine elf.Machine, interp bool, payload string) []b
 	return b.Bytes()
 }
 
-// fakeBin writes the three binaries make build produces.
+// fakeBin writes the binaries make build produces that images ship.
 func fakeBin(t *testing.T, payload string) string {
 	t.Helper()
 	dir := t.TempDir()
-	for _, n := range []string{"vhostuser", "vhostuser-installer", "vhostuser-sidecar"} {
+	for _, n := range []string{"vhostuser", "vhostuser-installer", "vhostuser-sidecar", "vhostuser-agent"} {
 		if err := os.WriteFile(filepath.Join(dir, n), fakeELF(t, elf.EM_X86_64, false, n+payload), 0o700); err != nil {
 			t.Fatal(err)
 		}
@@ -83,6 +83,7 @@ func TestImageConfig(t *testing.T) {
 	}{
 		{InstallerName, []string{"/usr/local/bin/vhostuser-installer"}, "0:0"},
 		{SidecarName, []string{"/usr/local/bin/vhostuser-sidecar"}, "107:107"},
+		{AgentName, []string{"/usr/local/bin/vhostuser-agent"}, "0:0"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -198,6 +199,10 @@ func TestLayerContents(t *testing.T) {
 		{SidecarName, []tarEntry{
 			dir("usr/"), dir("usr/local/"), dir("usr/local/bin/"),
 			{"usr/local/bin/vhostuser-sidecar", tar.TypeReg, 0o755, read("vhostuser-sidecar")},
+		}},
+		{AgentName, []tarEntry{
+			dir("usr/"), dir("usr/local/"), dir("usr/local/bin/"),
+			{"usr/local/bin/vhostuser-agent", tar.TypeReg, 0o755, read("vhostuser-agent")},
 		}},
 	}
 	for _, tc := range tests {

@@ -13,6 +13,7 @@ const (
 	DefaultRegistryPrefix = "localhost/vhostuser"
 	InstallerName         = "vhostuser-cni-installer"
 	SidecarName           = "vhostuser-sidecar"
+	AgentName             = "vhostuser-agent"
 
 	// SidecarUser is the qemu uid/gid of virt-launcher: the sidecar shares
 	// the hook-sidecar-sockets volume (fsGroup 107) with QEMU.
@@ -21,13 +22,14 @@ const (
 	InstallerEntrypoint = "/usr/local/bin/vhostuser-installer"
 	InstallerCNIBinary  = "/opt/vhostuser/bin/vhostuser"
 	SidecarEntrypoint   = "/usr/local/bin/vhostuser-sidecar"
+	AgentEntrypoint     = "/usr/local/bin/vhostuser-agent"
 )
 
 // Env is the environment of both images: there is no shell, PATH is for
 // humans using kubectl exec with the binaries' absolute names in mind.
 var Env = []string{"PATH=/usr/local/bin"}
 
-// Project returns the specs of the installer and sidecar images from the
+// Project returns the specs of the installer, sidecar and agent images from the
 // static binaries in binDir (make build's output).
 func Project(binDir string) []Spec {
 	return []Spec{
@@ -54,6 +56,18 @@ func Project(binDir string) []Spec {
 			Entrypoint: []string{SidecarEntrypoint},
 			User:       SidecarUser,
 			Env:        Env,
+		},
+		{
+			Name:        AgentName,
+			Title:       "vhostuser node agent",
+			Description: "Per-VM metrics, Events and leak reconciliation for vhostuser ports on OVS-DPDK",
+			Files: []File{
+				{Path: AgentEntrypoint, Source: filepath.Join(binDir, "vhostuser-agent"), Mode: 0o755, Static: true},
+			},
+			Entrypoint: []string{AgentEntrypoint},
+			// Root: the OVS database socket and the short links are root's.
+			User: "0:0",
+			Env:  Env,
 		},
 	}
 }

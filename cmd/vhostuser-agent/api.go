@@ -1,0 +1,33 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
+
+	"github.com/kubevirt-vhostuser/vhostuser/agent/pods"
+	"github.com/kubevirt-vhostuser/vhostuser/internal/version"
+)
+
+// Values of -api.
+const (
+	apiInCluster = "in-cluster"
+	apiNone      = "none"
+)
+
+// newCache builds the pod and VMI informers from the pod's service account.
+func newCache(mode, node string, log *slog.Logger) (*pods.Cache, error) {
+	if mode != apiInCluster {
+		return nil, fmt.Errorf("-api %q: use %s or %s", mode, apiInCluster, apiNone)
+	}
+	cfg, err := rest.InClusterConfig()
+	if err != nil {
+		return nil, fmt.Errorf("in-cluster config (run in a pod with a service account token, or -api %s): %w", apiNone, err)
+	}
+	cfg.UserAgent = "vhostuser-agent/" + version.Version
+	// client-go logs through klog; keep one log stream and format.
+	klog.SetSlogLogger(log.With("component", "client-go"))
+	return pods.New(cfg, node)
+}

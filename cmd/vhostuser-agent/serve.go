@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/kubevirt-vhostuser/vhostuser/agent/metrics"
+	"github.com/kubevirt-vhostuser/vhostuser/agent/ovsstate"
+	"github.com/kubevirt-vhostuser/vhostuser/agent/pods"
+	"github.com/kubevirt-vhostuser/vhostuser/internal/version"
+)
+
+// serve runs the OVSDB monitor, the informers (cache, when not nil) and the
+// HTTP server until ctx ends or one of them fails.
+func serve(ctx context.Context, stop context.CancelFunc, o options, log *slog.Logger, state *ovsstate.State, cache *pods.Cache) int {
+	reg := prometheus.NewRegistry()
+	var api metrics.API
+	if cache != nil {
+		api = cache
+	}
+	reg.MustRegister(metrics.NewCollector(state, o.node, api),
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError), ErrorHandling: promhttp.ContinueOnError,
+		MaxRequestsInFlight: 4, Timeout: 10 * time.Second,
+	}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		// A readiness answer: 503 while OVSDB is out of reach. The agent
+		// reconnects by itself, so restarting it would not help.
+		if !state.Health().Connected {
+			http.Error(w, "OVSDB not connected", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		log.Error("listen", "addr", o.listen, "error", err)
+		return 1
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	log.Info("serving", "addr", ln.Addr().String(), "ovsdb", o.endpoint, "node", o.node, "api", o.api, "version", version.Version)
+
+	mon := &ovsstate.Monitor{Endpoint: o.endpoint, State: state, Log: log}
+	monErr := make(chan error, 1)
+	go func() { monErr <- mon.Run(ctx) }()
+	if cache != nil {
+		go cache.Run(ctx, log)
+	}
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- srv.Serve(ln) }()
+
+	code := 0
+	select {
+	case <-ctx.Done():
+	case err := <-monErr:
+		log.Error("OVSDB monitor stopped", "error", err)
+		code = 1
+	case err := <-srvErr:
+		log.Error("HTTP server stopped", "error", err)
+		code = 1
+	}
+	stop()
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	log.Info("stopped")
+	return code
+}
