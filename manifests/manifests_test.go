@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -33,18 +34,22 @@ import (
 const (
 	namespace   = "vhostuser-system"
 	bindingName = "vhostuser"
-	imageTag    = "dev"
+
+	installerName = "vhostuser-cni-installer"
+	agentName     = "vhostuser-agent"
+	imageTag      = "dev"
 )
 
 var (
 	installerImage = images.DefaultRegistryPrefix + "/" + images.InstallerName + ":" + imageTag
+	agentImage     = images.DefaultRegistryPrefix + "/" + images.AgentName + ":" + imageTag
 	sidecarImage   = images.DefaultRegistryPrefix + "/" + images.SidecarName + ":" + imageTag
 )
 
 func strictDecoder(t *testing.T) runtime.Decoder {
 	t.Helper()
 	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, kubevirtv1.AddToScheme, nadv1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, kubevirtv1.AddToScheme, nadv1.AddToScheme, monitoringv1.AddToScheme} {
 		if err := add(s); err != nil {
 			t.Fatal(err)
 		}
@@ -163,6 +168,25 @@ func find[T runtime.Object](objs []runtime.Object) []T {
 	return out
 }
 
+// named returns the one object of type T with this name.
+func named[T interface {
+	runtime.Object
+	GetName() string
+}](t *testing.T, objs []runtime.Object, name string) T {
+	t.Helper()
+	var out []T
+	for _, o := range find[T](objs) {
+		if o.GetName() == name {
+			out = append(out, o)
+		}
+	}
+	if len(out) != 1 {
+		var zero T
+		t.Fatalf("want exactly one %T named %s, got %d", zero, name, len(out))
+	}
+	return out[0]
+}
+
 func one[T runtime.Object](t *testing.T, objs []runtime.Object) T {
 	t.Helper()
 	all := find[T](objs)
@@ -182,6 +206,7 @@ type target struct {
 	cniBinDir  string
 	shortDir   string
 	privileged bool
+	monitoring bool // the ServiceMonitor and recording-rules components
 
 	binding  bool
 	downward kubevirtv1.NetworkBindingDownwardAPIType
@@ -191,6 +216,7 @@ var targets = map[string]target{
 	"overlays/default":             {node: true, cniBinDir: "/opt/cni/bin", shortDir: socketpath.DefaultShortDir},
 	"overlays/openshift":           {node: true, cniBinDir: "/var/lib/cni/bin", shortDir: socketpath.DefaultShortDir, privileged: true},
 	"overlays/custom-paths":        {node: true, cniBinDir: "/opt/k0s/cni/bin", shortDir: "/run/vhu"},
+	"overlays/prometheus-operator": {node: true, cniBinDir: "/opt/cni/bin", shortDir: socketpath.DefaultShortDir, monitoring: true},
 	"binding":                      {binding: true},
 	"overlays/binding-device-info": {binding: true, downward: kubevirtv1.DeviceInfo},
 }
@@ -230,12 +256,19 @@ func TestOverlays(t *testing.T) {
 			}
 			if dir == "overlays/openshift" {
 				rb := one[*rbacv1.RoleBinding](t, objs)
-				if len(rb.Subjects) != 1 || rb.Subjects[0].Name != one[*corev1.ServiceAccount](t, objs).Name {
-					t.Errorf("SCC RoleBinding subjects %+v do not name the installer's ServiceAccount", rb.Subjects)
+				var names []string
+				for _, s := range rb.Subjects {
+					names = append(names, s.Name)
+				}
+				sort.Strings(names)
+				if strings.Join(names, ",") != agentName+","+installerName {
+					t.Errorf("SCC RoleBinding subjects %v, want the installer's and the agent's ServiceAccounts", names)
 				}
 			}
-			if n := len(find[*rbacv1.ClusterRoleBinding](objs)) + len(find[*rbacv1.ClusterRole](objs)) + len(find[*rbacv1.Role](objs)); n != 0 {
-				t.Errorf("%d roles: the installer needs no API access", n)
+			if want.node {
+				checkAgent(t, objs, want)
+			} else if n := len(find[*rbacv1.ClusterRoleBinding](objs)) + len(find[*rbacv1.ClusterRole](objs)) + len(find[*rbacv1.Role](objs)); n != 0 {
+				t.Errorf("%d roles in a binding kustomization", n)
 			}
 		})
 	}
@@ -249,7 +282,7 @@ func checkNamespaces(t *testing.T, objs []runtime.Object) {
 	if ns.Name != namespace || ns.Labels["pod-security.kubernetes.io/enforce"] != "privileged" {
 		t.Errorf("namespace %s labels %v: want %s, enforce=privileged (hostPath)", ns.Name, ns.Labels, namespace)
 	}
-	sa := one[*corev1.ServiceAccount](t, objs)
+	sa := named[*corev1.ServiceAccount](t, objs, installerName)
 	if sa.Namespace != namespace || sa.AutomountServiceAccountToken == nil || *sa.AutomountServiceAccountToken {
 		t.Errorf("ServiceAccount %s/%s must not mount a token", sa.Namespace, sa.Name)
 	}
@@ -265,12 +298,12 @@ func args(c corev1.Container) map[string]string {
 }
 
 func checkDaemonSet(t *testing.T, objs []runtime.Object, want target) {
-	ds := one[*appsv1.DaemonSet](t, objs)
+	ds := named[*appsv1.DaemonSet](t, objs, installerName)
 	spec := ds.Spec.Template.Spec
 	if ds.Namespace != namespace {
 		t.Errorf("DaemonSet namespace %q", ds.Namespace)
 	}
-	if spec.ServiceAccountName != one[*corev1.ServiceAccount](t, objs).Name {
+	if spec.ServiceAccountName != installerName {
 		t.Errorf("DaemonSet service account %q is not the one rendered", spec.ServiceAccountName)
 	}
 	tolerAll := false

@@ -19,7 +19,23 @@ var infoLabels = []string{"type", "mode", "socket"}
 // receives.
 type trafficStat struct {
 	key  string
+	name string
 	desc *prometheus.Desc
+}
+
+func traffic(key, name, help string) trafficStat {
+	return trafficStat{key, name, portDesc(name, help)}
+}
+
+// TrafficSeries are the names of the per-VM traffic counters, the series
+// the recording rules (manifests/components/recording-rules) map onto
+// KubeVirt's kubevirt_vmi_network_* names.
+func TrafficSeries() []string {
+	out := make([]string, len(trafficStats))
+	for i, s := range trafficStats {
+		out[i] = s.name
+	}
+	return out
 }
 
 func portDesc(name, help string, extra ...string) *prometheus.Desc {
@@ -27,22 +43,22 @@ func portDesc(name, help string, extra ...string) *prometheus.Desc {
 }
 
 var trafficStats = []trafficStat{
-	{"tx_bytes", portDesc("vhostuser_vmi_network_receive_bytes_total",
-		"Bytes the VM received on this interface (OVS Interface statistics tx_bytes).")},
-	{"rx_bytes", portDesc("vhostuser_vmi_network_transmit_bytes_total",
-		"Bytes the VM transmitted on this interface (OVS Interface statistics rx_bytes).")},
-	{"tx_packets", portDesc("vhostuser_vmi_network_receive_packets_total",
-		"Packets the VM received on this interface (OVS tx_packets).")},
-	{"rx_packets", portDesc("vhostuser_vmi_network_transmit_packets_total",
-		"Packets the VM transmitted on this interface (OVS rx_packets).")},
-	{"tx_dropped", portDesc("vhostuser_vmi_network_receive_packets_dropped_total",
-		"Packets for the VM that OVS dropped, mostly because the guest's receive queue was full (OVS tx_dropped).")},
-	{"rx_dropped", portDesc("vhostuser_vmi_network_transmit_packets_dropped_total",
-		"Packets from the VM that OVS dropped (OVS rx_dropped).")},
-	{"tx_errors", portDesc("vhostuser_vmi_network_receive_errors_total",
-		"Errors delivering packets to the VM (OVS tx_errors).")},
-	{"rx_errors", portDesc("vhostuser_vmi_network_transmit_errors_total",
-		"Errors receiving packets from the VM (OVS rx_errors).")},
+	traffic("tx_bytes", "vhostuser_vmi_network_receive_bytes_total",
+		"Bytes the VM received on this interface (OVS Interface statistics tx_bytes)."),
+	traffic("rx_bytes", "vhostuser_vmi_network_transmit_bytes_total",
+		"Bytes the VM transmitted on this interface (OVS Interface statistics rx_bytes)."),
+	traffic("tx_packets", "vhostuser_vmi_network_receive_packets_total",
+		"Packets the VM received on this interface (OVS tx_packets)."),
+	traffic("rx_packets", "vhostuser_vmi_network_transmit_packets_total",
+		"Packets the VM transmitted on this interface (OVS rx_packets)."),
+	traffic("tx_dropped", "vhostuser_vmi_network_receive_packets_dropped_total",
+		"Packets for the VM that OVS dropped, mostly because the guest's receive queue was full (OVS tx_dropped)."),
+	traffic("rx_dropped", "vhostuser_vmi_network_transmit_packets_dropped_total",
+		"Packets from the VM that OVS dropped (OVS rx_dropped)."),
+	traffic("tx_errors", "vhostuser_vmi_network_receive_errors_total",
+		"Errors delivering packets to the VM (OVS tx_errors)."),
+	traffic("rx_errors", "vhostuser_vmi_network_transmit_errors_total",
+		"Errors receiving packets from the VM (OVS rx_errors)."),
 }
 
 // statTxRetries counts OVS's retries of a transmit to a full guest queue.
