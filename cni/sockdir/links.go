@@ -42,7 +42,7 @@ func Links(l socketpath.Layout) ([]Link, error) {
 		if err != nil {
 			continue
 		}
-		uid, ifName, ok := parseTarget(l.KubeletRoot, t)
+		uid, ifName, ok := ParseTarget(l.KubeletRoot, t)
 		if !ok {
 			continue
 		}
@@ -51,9 +51,9 @@ func Links(l socketpath.Layout) ([]Link, error) {
 	return links, nil
 }
 
-// parseTarget takes the pod UID and ifname out of a link target of the form
+// ParseTarget takes the pod UID and ifname out of a link target of the form
 // <kubeletRoot>/pods/<uid>/volumes/<...>/<SocketsDir>/<ifname>.
-func parseTarget(kubeletRoot, t string) (uid, ifName string, ok bool) {
+func ParseTarget(kubeletRoot, t string) (uid, ifName string, ok bool) {
 	if filepath.Clean(t) != t {
 		return "", "", false
 	}

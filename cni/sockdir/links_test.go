@@ -16,9 +16,9 @@ func TestParseTarget(t *testing.T) {
 		{root + "/pods/" + uid + "/volumes/x/../vhostuser/pod1", "", "", false},
 		{root + "/pods/" + uid + "/etc/x/vhostuser/pod1", "", "", false},
 	} {
-		uid, iface, ok := parseTarget(root, tc.target)
+		uid, iface, ok := ParseTarget(root, tc.target)
 		if ok != tc.ok || uid != tc.uid || iface != tc.iface {
-			t.Errorf("parseTarget(%q) = %q, %q, %v; want %q, %q, %v", tc.target, uid, iface, ok, tc.uid, tc.iface, tc.ok)
+			t.Errorf("ParseTarget(%q) = %q, %q, %v; want %q, %q, %v", tc.target, uid, iface, ok, tc.uid, tc.iface, tc.ok)
 		}
 	}
 }
