@@ -25,7 +25,9 @@ type Candidate struct {
 	PodUID, Namespace, Pod, IfName, ContainerID string
 }
 
-func (c Candidate) key() string { return c.Kind + "\x00" + c.Name + "\x00" + c.PodUID + "\x00" + c.IfName }
+func (c Candidate) key() string {
+	return c.Kind + "\x00" + c.Name + "\x00" + c.PodUID + "\x00" + c.IfName
+}
 
 // Observation is what one pass saw; the planner does no I/O.
 type Observation struct {
