@@ -145,8 +145,10 @@ func addPort(t *testing.T, name string, marks map[string]string) {
 	for k, v := range marks {
 		ids = append(ids, fmt.Sprintf("external_ids:%q=%q", k, v))
 	}
+	// The marks go on both rows, as the plugin writes them.
 	args := append([]string{"--no-wait", "add-port", "br0", name, "--", "set", "Interface", name,
-		"type=dpdkvhostuserclient", "options:vhost-server-path=" + filepath.Join(ovs.Dir, name+".sock"), "--", "set", "Port", name}, ids...)
+		"type=dpdkvhostuserclient", "options:vhost-server-path=" + filepath.Join(ovs.Dir, name+".sock")}, ids...)
+	args = append(append(args, "--", "set", "Port", name), ids...)
 	if out, err := ovs.Vsctl(context.Background(), args...); err != nil {
 		t.Fatalf("add port %s: %v %s", name, err, out)
 	}
@@ -291,4 +293,23 @@ func TestRemovesGonePod(t *testing.T) {
 	r.mu.Lock()
 	t.Logf("passes %d, errors %d, removed %v", r.passes, r.errors, r.removed)
 	r.mu.Unlock()
+}
+
+// TestExecutorRechecksMarks drives the executor directly, bypassing the
+// planner: it deletes only rows that carry our owner mark and the pod UID,
+// so the foreign port with the same pod UID and ifname survives, and a
+// candidate whose marks match no row of ours deletes nothing.
+func TestExecutorRechecksMarks(t *testing.T) {
+	l, live, gone, foreign := fixture(t)
+	r := New(Config{Layout: l, Endpoint: ovs.Endpoint()}, ovsstate.NewState(), &fakePods{})
+	defer r.dropClient()
+	ctx := context.Background()
+	if rm := r.execute(ctx, Candidate{Kind: KindPort, Name: foreign, PodUID: "33333333-3333-4333-8333-333333333333", IfName: ifName}); len(rm) != 0 {
+		t.Errorf("candidate matching no port of ours removed %+v", rm)
+	}
+	rm := r.execute(ctx, Candidate{Kind: KindPort, Name: gone.port, PodUID: goneUID, IfName: ifName})
+	ps := ports(t)
+	if ps[gone.port] || !ps[foreign] || !ps[live.port] {
+		t.Errorf("after executing the gone pod: gone %v (want false), foreign %v, live %v (want true); removals %+v", ps[gone.port], ps[foreign], ps[live.port], rm)
+	}
 }
