@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/kubevirt-vhostuser/vhostuser/agent/ovsstate"
 	"github.com/kubevirt-vhostuser/vhostuser/cni/ovsdb"
 	"github.com/kubevirt-vhostuser/vhostuser/internal/ovsenv"
@@ -244,9 +246,27 @@ func TestNothingRemovedWhileUntrusted(t *testing.T) {
 func TestRemovesGonePod(t *testing.T) {
 	l, live, gone, foreign := fixture(t)
 	pods := &fakePods{synced: true, cached: map[string]bool{liveUID: true, goneUID: true}, live: map[string]bool{liveUID: true, goneUID: true}}
+	// A temporary link name a killed ADD left an hour ago, and a dangling
+	// link (its pod's volume is gone).
+	temp := filepath.Join(l.ShortDir, "."+strings.Repeat("a", socketpath.IDLen)+".0123456789ab")
+	if err := os.Symlink(live.paths.HostDir, temp); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	ts := []unix.Timespec{unix.NsecToTimespec(old.UnixNano()), unix.NsecToTimespec(old.UnixNano())}
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, temp, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		t.Fatal(err)
+	}
+	dangling := filepath.Join(l.ShortDir, strings.Repeat("b", socketpath.IDLen))
+	if err := os.Symlink(filepath.Join(l.KubeletRoot, "pods", "44444444-4444-4444-8444-444444444444", "volumes", "kubernetes.io~empty-dir", l.Volume, socketpath.SocketsDir, ifName), dangling); err != nil {
+		t.Fatal(err)
+	}
 	var n notes
 	r := running(t, l, pods, &n)
 	time.Sleep(time.Second)
+	if exists(temp) || exists(dangling) {
+		t.Errorf("after 1 s: old temporary link left %v, dangling link left %v", exists(temp), exists(dangling))
+	}
 	start := time.Now()
 	pods.set(func(f *fakePods) { delete(f.cached, goneUID); delete(f.live, goneUID) })
 	const bound = 10 * time.Second
@@ -277,7 +297,7 @@ func TestRemovesGonePod(t *testing.T) {
 		if rm.Err != nil {
 			t.Errorf("removal failed: %+v", rm)
 		}
-		if rm.PodUID != goneUID {
+		if rm.PodUID != goneUID && rm.Name != temp && rm.Name != dangling {
 			t.Errorf("removal of another pod: %+v", rm)
 		}
 		if rm.Kind == KindPort && (rm.Namespace != "ns" || rm.IfName != ifName || rm.Name != gone.port) {
@@ -285,7 +305,7 @@ func TestRemovesGonePod(t *testing.T) {
 		}
 		kinds[rm.Kind] = true
 	}
-	for _, k := range []string{KindPort, KindLink, KindSocketDir} {
+	for _, k := range []string{KindPort, KindLink, KindSocketDir, KindTempLink} {
 		if !kinds[k] {
 			t.Errorf("no %s removal reported: %+v", k, n.all())
 		}
