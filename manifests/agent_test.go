@@ -163,7 +163,6 @@ func checkAgentRBAC(t *testing.T, objs []runtime.Object) {
 	}
 	sort.Strings(rules)
 	wantRules := []string{
-		"/events:create,patch",
 		"/pods:get,list,watch",
 		"kubevirt.io/virtualmachineinstances:get,list,watch",
 	}

@@ -96,7 +96,7 @@ type agent struct {
 // its log shown on failure) when the test ends.
 func startAgent(t *testing.T) *agent {
 	t.Helper()
-	cmd := exec.Command(agentBin, "-ovsdb", ovs.Endpoint(), "-listen", "127.0.0.1:0", "-node-name", testNode, "-api", "none", "-debug")
+	cmd := exec.Command(agentBin, "-ovsdb", ovs.Endpoint(), "-listen", "127.0.0.1:0", "-node-name", testNode, "-api", "none", "-node-config", "", "-debug")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

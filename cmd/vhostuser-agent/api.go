@@ -17,8 +17,13 @@ const (
 	apiNone      = "none"
 )
 
-// newCache builds the pod and VMI informers from the pod's service account.
-func newCache(mode, node string, log *slog.Logger) (*pods.Cache, error) {
+// apiSide is the agent's Kubernetes side: the pod and VMI informers.
+type apiSide struct {
+	cache *pods.Cache
+}
+
+// newAPI builds the pod and VMI informers from the pod's service account.
+func newAPI(mode, node string, log *slog.Logger) (*apiSide, error) {
 	if mode != apiInCluster {
 		return nil, fmt.Errorf("-api %q: use %s or %s", mode, apiInCluster, apiNone)
 	}
@@ -29,5 +34,9 @@ func newCache(mode, node string, log *slog.Logger) (*pods.Cache, error) {
 	cfg.UserAgent = "vhostuser-agent/" + version.Version
 	// client-go logs through klog; keep one log stream and format.
 	klog.SetSlogLogger(log.With("component", "client-go"))
-	return pods.New(cfg, node)
+	cache, err := pods.New(cfg, node)
+	if err != nil {
+		return nil, err
+	}
+	return &apiSide{cache: cache}, nil
 }

@@ -4,8 +4,8 @@
 // ports' per-VM metrics in Prometheus text format on /metrics and its own
 // health on /healthz.
 //
-// Files: main.go flags and lifetime, api.go the Kubernetes client,
-// serve.go the HTTP side.
+// Files: main.go flags and lifetime, node.go the node configuration,
+// api.go the Kubernetes client, serve.go the HTTP side and the loops.
 package main
 
 import (
@@ -17,26 +17,32 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/kubevirt-vhostuser/vhostuser/agent/ovsstate"
-	"github.com/kubevirt-vhostuser/vhostuser/agent/pods"
+	"github.com/kubevirt-vhostuser/vhostuser/cni/config"
 	"github.com/kubevirt-vhostuser/vhostuser/internal/version"
 )
 
 func main() { os.Exit(run()) }
 
 type options struct {
-	endpoint, listen, node, api string
-	debug                       bool
+	endpoint, listen, node, api, nodeConfig string
+	debug                                   bool
+	grace                                   time.Duration
+	reconcile                               bool
 }
 
 func run() int {
 	var o options
 	fs := flag.NewFlagSet("vhostuser-agent", flag.ContinueOnError)
-	fs.StringVar(&o.endpoint, "ovsdb", "unix:/var/run/openvswitch/db.sock", "OVSDB endpoint (unix:/path or tcp:host:port)")
+	fs.StringVar(&o.nodeConfig, "node-config", config.DefaultNodeConfigFile, "the node configuration the installer writes (kubelet root, short socket directory, OVSDB socket); waited for when missing; \"\" for the built-in defaults")
+	fs.StringVar(&o.endpoint, "ovsdb", "", "OVSDB endpoint (unix:/path or tcp:host:port); default: the node configuration's")
 	fs.StringVar(&o.listen, "listen", ":9731", "address to serve /metrics and /healthz on")
 	fs.StringVar(&o.node, "node-name", os.Getenv("NODE_NAME"), "this node's name, the node label of every series (default: env NODE_NAME)")
 	fs.StringVar(&o.api, "api", apiInCluster, "Kubernetes API access: "+apiInCluster+" (the pod's service account) or "+apiNone+" (metrics only: no VMI labels, events or reconciliation)")
+	fs.BoolVar(&o.reconcile, "reconcile", true, "remove the leaked ports, short links and socket directories of pods gone from this node (needs -api)")
+	fs.DurationVar(&o.grace, "reconcile-grace", 30*time.Second, "how long an attachment must look orphaned before its second look and removal")
 	fs.BoolVar(&o.debug, "debug", false, "log at debug level")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(os.Args[1:]); err != nil {
@@ -60,13 +66,20 @@ func run() int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	var cache *pods.Cache
+	node, err := loadNode(ctx, o.nodeConfig, log)
+	if err != nil {
+		log.Error("node configuration", "error", err)
+		return 2
+	}
+	if o.endpoint == "" {
+		o.endpoint = node.Endpoint()
+	}
+	var k *apiSide
 	if o.api != apiNone {
-		var err error
-		if cache, err = newCache(o.api, o.node, log); err != nil {
+		if k, err = newAPI(o.api, o.node, log); err != nil {
 			log.Error("Kubernetes API", "error", err)
 			return 2
 		}
 	}
-	return serve(ctx, stop, o, log, ovsstate.NewState(), cache)
+	return serve(ctx, stop, o, log, node, ovsstate.NewState(), k)
 }

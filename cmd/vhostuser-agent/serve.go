@@ -14,17 +14,27 @@ import (
 
 	"github.com/kubevirt-vhostuser/vhostuser/agent/metrics"
 	"github.com/kubevirt-vhostuser/vhostuser/agent/ovsstate"
-	"github.com/kubevirt-vhostuser/vhostuser/agent/pods"
+	"github.com/kubevirt-vhostuser/vhostuser/agent/reconcile"
+	"github.com/kubevirt-vhostuser/vhostuser/cni/config"
 	"github.com/kubevirt-vhostuser/vhostuser/internal/version"
 )
 
-// serve runs the OVSDB monitor, the informers (cache, when not nil) and the
-// HTTP server until ctx ends or one of them fails.
-func serve(ctx context.Context, stop context.CancelFunc, o options, log *slog.Logger, state *ovsstate.State, cache *pods.Cache) int {
+// serve runs the OVSDB monitor, the HTTP server and, with the API (k not
+// nil), the informers and the reconciler, until ctx ends
+// or the monitor or server fails.
+func serve(ctx context.Context, stop context.CancelFunc, o options, log *slog.Logger, node config.NodeConf, state *ovsstate.State, k *apiSide) int {
 	reg := prometheus.NewRegistry()
 	var api metrics.API
-	if cache != nil {
-		api = cache
+	var loops []func(context.Context)
+	if k != nil {
+		api = k.cache
+		loops = append(loops, func(ctx context.Context) { k.cache.Run(ctx, log) })
+		if o.reconcile {
+			// Each removal is logged by the reconciler.
+			rec := reconcile.New(reconcile.Config{Layout: node.Layout(), Endpoint: o.endpoint, Grace: o.grace, Log: log}, state, k.cache)
+			reg.MustRegister(rec)
+			loops = append(loops, rec.Run)
+		}
 	}
 	reg.MustRegister(metrics.NewCollector(state, o.node, api),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -53,8 +63,8 @@ func serve(ctx context.Context, stop context.CancelFunc, o options, log *slog.Lo
 	mon := &ovsstate.Monitor{Endpoint: o.endpoint, State: state, Log: log}
 	monErr := make(chan error, 1)
 	go func() { monErr <- mon.Run(ctx) }()
-	if cache != nil {
-		go cache.Run(ctx, log)
+	for _, loop := range loops {
+		go loop(ctx)
 	}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(ln) }()

@@ -156,3 +156,9 @@ func (n NodeConf) Marshal() ([]byte, error) {
 	}
 	return append(b, '\n'), nil
 }
+
+// Layout is the node's directories with the default socket volume (a
+// network may name another volume; see Conf.Layout).
+func (n NodeConf) Layout() socketpath.Layout {
+	return socketpath.Layout{KubeletRoot: n.KubeletRoot, Volume: socketpath.DefaultVolume, ShortDir: n.ShortSocketDir}
+}
