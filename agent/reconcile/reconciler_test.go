@@ -68,11 +68,12 @@ func TestPassWithoutOVSDB(t *testing.T) {
 		"vhostuser_agent_reconcile_last_success_timestamp_seconds": -1,
 	} {
 		v, ok := got[name]
-		if !ok {
+		switch {
+		case !ok:
 			t.Errorf("%s missing", name)
-		} else if want >= 0 && v != want {
+		case want >= 0 && v != want:
 			t.Errorf("%s = %v, want %v", name, v, want)
-		} else if want < 0 && v <= 0 {
+		case want < 0 && v <= 0:
 			t.Errorf("%s = %v, want a timestamp", name, v)
 		}
 	}
