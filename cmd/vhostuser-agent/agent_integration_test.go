@@ -315,7 +315,9 @@ func TestPortSeries(t *testing.T) {
 	addPort(t, theirs, "someone-else")
 
 	want := map[string]string{"node": testNode, "namespace": ours.namespace, "pod": ours.pod,
-		"pod_interface": ours.ifName, "network": ours.network, "port": ours.port}
+		"pod_interface": ours.ifName, "network": ours.network, "port": ours.port,
+		// -api none: no VMI known, so KubeVirt's two labels are empty.
+		"name": "", "interface": ""}
 	// Wait for the statistics too: ovs-vswitchd fills them in on its
 	// next stats update.
 	mfs := ag.waitFor(t, "the port's series", func(mfs map[string]*dto.MetricFamily) bool {
