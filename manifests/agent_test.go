@@ -96,9 +96,9 @@ func checkAgent(t *testing.T, objs []runtime.Object, want target) {
 	layout := socketpath.Defaults()
 	layout.ShortDir = want.shortDir
 	wantHost := map[string]bool{ // host path: writable
-		"/var/run/openvswitch":                      false,
-		want.shortDir:                               true,
-		filepath.Join(layout.KubeletRoot, "pods"):   true,
+		"/var/run/openvswitch":                     false,
+		want.shortDir:                              true,
+		filepath.Join(layout.KubeletRoot, "pods"):  true,
 		filepath.Dir(config.DefaultNodeConfigFile): false,
 	}
 	vols := map[string]string{}
