@@ -163,6 +163,7 @@ func checkAgentRBAC(t *testing.T, objs []runtime.Object) {
 	}
 	sort.Strings(rules)
 	wantRules := []string{
+		"/events:create,patch", // client-go's broadcaster creates, then patches a repeat's count
 		"/pods:get,list,watch",
 		"kubevirt.io/virtualmachineinstances:get,list,watch",
 	}

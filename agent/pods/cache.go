@@ -137,7 +137,8 @@ func (c *Cache) Pod(uid string) (Pod, bool) {
 	if err != nil {
 		return Pod{}, false
 	}
-	om := metav1.ObjectMeta{UID: m.GetUID(), Namespace: m.GetNamespace(), Name: m.GetName(), OwnerReferences: m.GetOwnerReferences()}
+	om := metav1.ObjectMeta{UID: m.GetUID(), Namespace: m.GetNamespace(), Name: m.GetName(),
+		OwnerReferences: m.GetOwnerReferences(), DeletionTimestamp: m.GetDeletionTimestamp()}
 	return podFromMeta(&om), true
 }
 

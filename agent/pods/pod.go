@@ -18,11 +18,13 @@ type Pod struct {
 	// (the owner reference KubeVirt sets on virt-launcher pods); empty for
 	// any other pod.
 	VMIName, VMIUID string
+	// Terminating is true once the pod's deletion has begun.
+	Terminating bool
 }
 
 // podFromMeta reduces a pod's metadata to a Pod.
 func podFromMeta(m *metav1.ObjectMeta) Pod {
-	p := Pod{UID: string(m.UID), Namespace: m.Namespace, Name: m.Name}
+	p := Pod{UID: string(m.UID), Namespace: m.Namespace, Name: m.Name, Terminating: m.DeletionTimestamp != nil}
 	if ref := metav1.GetControllerOfNoCopy(m); ref != nil && ref.Kind == VMIKind && ref.APIVersion == VMIAPIVersion {
 		p.VMIName, p.VMIUID = ref.Name, string(ref.UID)
 	}

@@ -23,8 +23,13 @@ func TestPodFromMeta(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			m := metav1.ObjectMeta{Name: "virt-launcher-vm1-abcde", Namespace: "tenant", UID: "pod-uid", OwnerReferences: tc.owners}
 			p := podFromMeta(&m)
-			if p.Name != m.Name || p.Namespace != "tenant" || p.UID != "pod-uid" || p.VMIName != tc.vmi || p.VMIUID != tc.vuid {
+			if p.Name != m.Name || p.Namespace != "tenant" || p.UID != "pod-uid" || p.VMIName != tc.vmi || p.VMIUID != tc.vuid || p.Terminating {
 				t.Errorf("got %+v", p)
+			}
+			now := metav1.Now()
+			m.DeletionTimestamp = &now
+			if !podFromMeta(&m).Terminating {
+				t.Error("a pod with a deletionTimestamp is not Terminating")
 			}
 		})
 	}

@@ -13,7 +13,15 @@ type VMI struct {
 	// marks its port with) to the VMI network name, the interface label of
 	// KubeVirt's own kubevirt_vmi_network_* series.
 	Interfaces map[string]string
+	// Phase is status.phase (Running, Succeeded, Failed, ...); Deleting
+	// is true once the VMI's deletion has begun. Events are about VMIs
+	// that should be running here.
+	Phase    string
+	Deleting bool
 }
+
+// VMIRunning is the VMI phase of a running guest.
+const VMIRunning = "Running"
 
 // vmiFromUnstructured reads the VMI's secondary Multus networks and their
 // pod interface names as KubeVirt derives them (socketpath.PodInterfaceNames,
@@ -21,7 +29,10 @@ type VMI struct {
 // interfaces rather than an error: the labels are a convenience, never a
 // reason to drop a port's series.
 func vmiFromUnstructured(u *unstructured.Unstructured) VMI {
-	v := VMI{UID: string(u.GetUID()), Namespace: u.GetNamespace(), Name: u.GetName()}
+	v := VMI{UID: string(u.GetUID()), Namespace: u.GetNamespace(), Name: u.GetName(), Deleting: u.GetDeletionTimestamp() != nil}
+	if st, ok := u.Object["status"].(map[string]any); ok {
+		v.Phase, _ = st["phase"].(string)
+	}
 	reported := map[string]string{}
 	statuses := slice(u.Object, "status", "interfaces")
 	for _, s := range statuses {
@@ -81,13 +92,21 @@ func trimVMI(u *unstructured.Unstructured) *unstructured.Unstructured {
 	out.SetNamespace(u.GetNamespace())
 	out.SetUID(u.GetUID())
 	out.SetResourceVersion(u.GetResourceVersion())
+	out.SetDeletionTimestamp(u.GetDeletionTimestamp())
 	// Shared, not copied: the informer hands over the decoded object and
 	// keeps only this one.
 	if nets := slice(u.Object, "spec", "networks"); nets != nil {
 		out.Object["spec"] = map[string]any{"networks": nets}
 	}
+	status := map[string]any{}
 	if ifs := slice(u.Object, "status", "interfaces"); ifs != nil {
-		out.Object["status"] = map[string]any{"interfaces": ifs}
+		status["interfaces"] = ifs
+	}
+	if phase, _, _ := unstructured.NestedString(u.Object, "status", "phase"); phase != "" {
+		status["phase"] = phase
+	}
+	if len(status) > 0 {
+		out.Object["status"] = status
 	}
 	return out
 }

@@ -29,7 +29,7 @@ func vmiObject(t *testing.T, networks []kvv1.Network, statuses []kvv1.VirtualMac
 		TypeMeta:   metav1.TypeMeta{Kind: VMIKind, APIVersion: VMIAPIVersion},
 		ObjectMeta: metav1.ObjectMeta{Name: "vm1", Namespace: "tenant", UID: "vmi-uid", ResourceVersion: "7", Labels: map[string]string{"big": "label"}},
 		Spec:       kvv1.VirtualMachineInstanceSpec{Networks: networks, Hostname: "h"},
-		Status:     kvv1.VirtualMachineInstanceStatus{Interfaces: statuses, NodeName: "n1"},
+		Status:     kvv1.VirtualMachineInstanceStatus{Interfaces: statuses, NodeName: "n1", Phase: kvv1.Running},
 	}
 	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(vmi)
 	if err != nil {
@@ -69,7 +69,7 @@ func TestVMIFromUnstructured(t *testing.T) {
 			u := vmiObject(t, tc.networks, tc.statuses)
 			for _, in := range []*unstructured.Unstructured{u, trimVMI(u)} {
 				got := vmiFromUnstructured(in)
-				if got.Name != "vm1" || got.Namespace != "tenant" || got.UID != "vmi-uid" {
+				if got.Name != "vm1" || got.Namespace != "tenant" || got.UID != "vmi-uid" || got.Phase != VMIRunning || got.Deleting {
 					t.Errorf("identity %+v", got)
 				}
 				if !reflect.DeepEqual(got.Interfaces, tc.want) {
@@ -77,6 +77,13 @@ func TestVMIFromUnstructured(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// VMIRunning is KubeVirt's own phase name.
+func TestVMIRunningIsKubeVirts(t *testing.T) {
+	if VMIRunning != string(kvv1.Running) {
+		t.Errorf("VMIRunning %q, KubeVirt's %q", VMIRunning, kvv1.Running)
 	}
 }
 
@@ -91,6 +98,11 @@ func TestTrimVMI(t *testing.T) {
 	}
 	if _, ok, _ := unstructured.NestedFieldNoCopy(tr.Object, "status", "nodeName"); ok {
 		t.Error("trimVMI kept status.nodeName")
+	}
+	now := metav1.Now()
+	u.SetDeletionTimestamp(&now)
+	if v := vmiFromUnstructured(trimVMI(u)); !v.Deleting || v.Phase != VMIRunning {
+		t.Errorf("a deleting Running VMI reads %+v after trimming", v)
 	}
 }
 
@@ -116,6 +128,8 @@ func FuzzVMIFromJSON(f *testing.F) {
 	f.Add(`{"metadata":{"name":"a","uid":"u"},"spec":{"networks":[{"name":"x","multus":{"networkName":"vhu"}}]},"status":{"interfaces":[{"name":"x","podInterfaceName":"net1"}]}}`)
 	f.Add(`{"spec":{"networks":[{"name":"x","multus":{"default":true}},{"name":"y","multus":{}}]}}`)
 	f.Add(`{"spec":{"networks":[1,"a",null]},"status":{"interfaces":{}}}`)
+	f.Add(`{"metadata":{"deletionTimestamp":"2026-12-07T10:00:00Z"},"status":{"phase":"Running"}}`)
+	f.Add(`{"metadata":{"deletionTimestamp":7},"status":{"phase":1}}`)
 	f.Fuzz(func(t *testing.T, s string) {
 		var obj map[string]any
 		if json.Unmarshal([]byte(s), &obj) != nil || obj == nil {
@@ -124,8 +138,8 @@ func FuzzVMIFromJSON(f *testing.F) {
 		u := &unstructured.Unstructured{Object: obj}
 		whole := vmiFromUnstructured(u)
 		trimmed := vmiFromUnstructured(trimVMI(u))
-		if !reflect.DeepEqual(whole.Interfaces, trimmed.Interfaces) {
-			t.Errorf("trimmed reads %v, whole %v", trimmed.Interfaces, whole.Interfaces)
+		if !reflect.DeepEqual(whole.Interfaces, trimmed.Interfaces) || whole.Phase != trimmed.Phase || whole.Deleting != trimmed.Deleting {
+			t.Errorf("trimmed reads %+v, whole %+v", trimmed, whole)
 		}
 	})
 }

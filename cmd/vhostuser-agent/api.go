@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 
+	"github.com/kubevirt-vhostuser/vhostuser/agent/events"
 	"github.com/kubevirt-vhostuser/vhostuser/agent/pods"
 	"github.com/kubevirt-vhostuser/vhostuser/internal/version"
 )
@@ -17,13 +19,16 @@ const (
 	apiNone      = "none"
 )
 
-// apiSide is the agent's Kubernetes side: the pod and VMI informers.
+// apiSide is the agent's Kubernetes side: the pod and VMI informers and
+// the event recorder.
 type apiSide struct {
-	cache *pods.Cache
+	cache    *pods.Cache
+	recorder *events.Recorder
 }
 
-// newAPI builds the pod and VMI informers from the pod's service account.
-func newAPI(mode, node string, log *slog.Logger) (*apiSide, error) {
+// newAPI builds the pod and VMI informers and the event recorder from the
+// pod's service account.
+func newAPI(ctx context.Context, mode, node string, log *slog.Logger) (*apiSide, error) {
 	if mode != apiInCluster {
 		return nil, fmt.Errorf("-api %q: use %s or %s", mode, apiInCluster, apiNone)
 	}
@@ -38,5 +43,9 @@ func newAPI(mode, node string, log *slog.Logger) (*apiSide, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &apiSide{cache: cache}, nil
+	rec, err := events.NewRecorder(ctx, cfg, node)
+	if err != nil {
+		return nil, err
+	}
+	return &apiSide{cache: cache, recorder: rec}, nil
 }

@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kubevirt-vhostuser/vhostuser/agent/events"
 	"github.com/kubevirt-vhostuser/vhostuser/agent/ovsstate"
 	"github.com/kubevirt-vhostuser/vhostuser/cni/config"
 	"github.com/kubevirt-vhostuser/vhostuser/internal/version"
@@ -31,6 +32,8 @@ type options struct {
 	debug                                   bool
 	grace                                   time.Duration
 	reconcile                               bool
+	events                                  bool
+	eventCfg                                events.Config
 }
 
 func run() int {
@@ -43,6 +46,9 @@ func run() int {
 	fs.StringVar(&o.api, "api", apiInCluster, "Kubernetes API access: "+apiInCluster+" (the pod's service account) or "+apiNone+" (metrics only: no VMI labels, events or reconciliation)")
 	fs.BoolVar(&o.reconcile, "reconcile", true, "remove the leaked ports, short links and socket directories of pods gone from this node (needs -api)")
 	fs.DurationVar(&o.grace, "reconcile-grace", 30*time.Second, "how long an attachment must look orphaned before its second look and removal")
+	fs.BoolVar(&o.events, "events", true, "record Kubernetes events on the pods (and VMIs) of ports that break or recover (needs -api)")
+	fs.DurationVar(&o.eventCfg.NotConnectedAfter, "not-connected-after", 60*time.Second, "warn when a new port is still not connected this long after it appeared")
+	fs.DurationVar(&o.eventCfg.DisconnectedAfter, "disconnected-after", 10*time.Second, "warn when a port's lost connection stays down this long")
 	fs.BoolVar(&o.debug, "debug", false, "log at debug level")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(os.Args[1:]); err != nil {
@@ -76,7 +82,7 @@ func run() int {
 	}
 	var k *apiSide
 	if o.api != apiNone {
-		if k, err = newAPI(o.api, o.node, log); err != nil {
+		if k, err = newAPI(ctx, o.api, o.node, log); err != nil {
 			log.Error("Kubernetes API", "error", err)
 			return 2
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/kubevirt-vhostuser/vhostuser/agent/events"
 	"github.com/kubevirt-vhostuser/vhostuser/agent/metrics"
 	"github.com/kubevirt-vhostuser/vhostuser/agent/ovsstate"
 	"github.com/kubevirt-vhostuser/vhostuser/agent/reconcile"
@@ -20,7 +21,7 @@ import (
 )
 
 // serve runs the OVSDB monitor, the HTTP server and, with the API (k not
-// nil), the informers and the reconciler, until ctx ends
+// nil), the informers, the event detector and the reconciler, until ctx ends
 // or the monitor or server fails.
 func serve(ctx context.Context, stop context.CancelFunc, o options, log *slog.Logger, node config.NodeConf, state *ovsstate.State, k *apiSide) int {
 	reg := prometheus.NewRegistry()
@@ -29,6 +30,10 @@ func serve(ctx context.Context, stop context.CancelFunc, o options, log *slog.Lo
 	if k != nil {
 		api = k.cache
 		loops = append(loops, func(ctx context.Context) { k.cache.Run(ctx, log) })
+		if o.events {
+			loops = append(loops, func(ctx context.Context) { events.Run(ctx, o.eventCfg, state, k.cache, k.recorder, log) })
+			defer k.recorder.Shutdown()
+		}
 		if o.reconcile {
 			// Each removal is logged by the reconciler.
 			rec := reconcile.New(reconcile.Config{Layout: node.Layout(), Endpoint: o.endpoint, Grace: o.grace, Log: log}, state, k.cache)
