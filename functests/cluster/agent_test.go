@@ -177,7 +177,7 @@ func TestLocalClusterAgent(t *testing.T) {
 	type podInfo struct {
 		name, uid, ifname string
 		paths             socketpath.Paths
-		added     time.Time
+		added             time.Time
 	}
 	pods := []*podInfo{{name: "leaked"}, {name: "kept"}}
 	for _, p := range pods {
