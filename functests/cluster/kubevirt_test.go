@@ -171,7 +171,9 @@ func (l *vhu) ovsStatus(ctx context.Context, iface string) string {
 // (manifests/binding) on a NAD of the node's br-dpdk: virt-controller
 // renders launcher pods with our sidecar image, Multus calls our plugin,
 // both VMIs reach Running, their OVS ports are connected, and the guests,
-// followed with virtctl console, ping each other. After the VMs are deleted
+// followed with virtctl console, ping each other; the node agent's series
+// of each VM grow and its VhostUserConnected events are on the launcher pod
+// and the VMI. After the VMs are deleted
 // no OVS port, short link or socket directory of theirs is left.
 func TestLocalClusterKubeVirtVMPing(t *testing.T) {
 	l := setupVhostuser(t)
@@ -239,6 +241,18 @@ func TestLocalClusterKubeVirtVMPing(t *testing.T) {
 		status := l.ovsStatus(ctx, "vhu"+vm.paths.ID)
 		if !strings.Contains(status, `status=connected`) && !strings.Contains(status, `status="connected"`) {
 			t.Errorf("%s: OVS interface vhu%s status %s, want connected", vm.name, vm.paths.ID, status)
+		}
+	}
+
+	// The node agent: each VM's port series, by VMI name and network as
+	// KubeVirt's own, grow while the guests ping; each launcher pod and
+	// VMI has the agent's VhostUserConnected event naming the network.
+	url := l.agentURL(ctx)
+	for _, vm := range vms {
+		l.checkVMSeries(ctx, url, vm.name, "dpdk")
+		for _, obj := range []string{vm.pod, vm.name} {
+			msg := l.waitEvent(ctx, obj, "VhostUserConnected", `"dpdk"`, "vhu"+vm.paths.ID)
+			t.Logf("%s: %s", obj, msg)
 		}
 	}
 
