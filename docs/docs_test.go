@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kubevirt-vhostuser/vhostuser/agent/events"
 	"github.com/kubevirt-vhostuser/vhostuser/cni/config"
 )
 
@@ -91,6 +92,47 @@ func TestDocLinks(t *testing.T) {
 			if _, err := os.Stat(m[1]); err != nil {
 				t.Errorf("%s links to %s: %v", f.Name(), m[1], err)
 			}
+		}
+	}
+}
+
+// TestObservabilityCoversAgent: every flag of the node agent, every metric
+// name it serves and every event reason it records has its row in
+// observability.md.
+func TestObservabilityCoversAgent(t *testing.T) {
+	doc := read(t, "observability.md")
+	var flags []string
+	for _, f := range []string{"../cmd/vhostuser-agent/main.go"} {
+		for _, m := range flagDef.FindAllStringSubmatch(read(t, f), -1) {
+			flags = append(flags, m[1])
+		}
+	}
+	if len(flags) < 8 {
+		t.Fatalf("found only %d agent flags: %v; has the flag style changed?", len(flags), flags)
+	}
+	for _, f := range flags {
+		if !strings.Contains(doc, "| `-"+f+"` |") {
+			t.Errorf("observability.md has no row for the agent flag -%s", f)
+		}
+	}
+	metric := regexp.MustCompile(`"(vhostuser_[a-z_]+)"`)
+	var names []string
+	for _, f := range []string{"../agent/metrics/names.go", "../agent/reconcile/metrics.go"} {
+		for _, m := range metric.FindAllStringSubmatch(read(t, f), -1) {
+			names = append(names, m[1])
+		}
+	}
+	if len(names) < 20 {
+		t.Fatalf("found only %d metric names: %v", len(names), names)
+	}
+	for _, n := range names {
+		if !strings.Contains(doc, "| `"+n+"` |") && !strings.Contains(doc, "| `"+n+"{") {
+			t.Errorf("observability.md has no row for the metric %s", n)
+		}
+	}
+	for _, r := range []string{events.ReasonConnected, events.ReasonNotConnected, events.ReasonDisconnected, events.ReasonPortError, events.ReasonPortErrorCleared} {
+		if !strings.Contains(doc, "| `"+r+"` |") {
+			t.Errorf("observability.md has no row for the event reason %s", r)
 		}
 	}
 }
