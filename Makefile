@@ -10,7 +10,7 @@ export CGO_ENABLED ?= 0
 TOOLS := $(BIN)/tools
 GOLANGCI_LINT := $(TOOLS)/golangci-lint
 
-.PHONY: help build deps test check lint generated unit integration soak fuzz functest bench bench-cni bench-sidecar demo images generate manifests clean cluster-up cluster-down functest-cluster cluster-test
+.PHONY: help build deps test check lint generated unit integration soak fuzz functest bench bench-cni bench-sidecar bench-agent demo images generate manifests clean cluster-up cluster-down functest-cluster cluster-test
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -58,7 +58,7 @@ fuzz: ## every Go fuzz target for FUZZTIME executions each (a count: see hack/fu
 functest: build ## KubeVirt compatibility and the local dataplane e2e (root); cluster tests skip without KUBECONFIG
 	cd functests && VHOSTUSER_BIN=$(BIN) $(GO) test -count=1 -timeout 40m ./...
 
-bench: build bench-cni bench-sidecar ## benchmarks; figures printed
+bench: build bench-cni bench-sidecar bench-agent ## benchmarks; figures printed
 
 bench-cni: ## CNI ADD/DEL against ovsdb-client transact (the floor) and ovs-vsctl, sequential and parallel
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/vhostuser
@@ -67,6 +67,10 @@ bench-cni: ## CNI ADD/DEL against ovsdb-client transact (the floor) and ovs-vsct
 bench-sidecar: ## the sidecar's OnDefineDomain over its gRPC socket and its resident memory; figures printed
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/vhostuser-sidecar
 	VHOSTUSER_BIN=$(BIN) $(GO) test -run '^$$' -bench . -benchtime 2000x -tags integration ./sidecar/...
+
+bench-agent: ## the agent's resident memory and /metrics scrape time with 200 real OVS-DPDK ports (issue 17's targets); figures printed (root)
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/vhostuser-agent
+	VHOSTUSER_BIN=$(BIN) $(GO) test -count=1 -run '^$$' -bench '^BenchmarkAgent200Ports$$' -benchtime 1x -timeout 15m -tags integration ./cmd/vhostuser-agent
 
 demo: ## the local demo: KubeVirt's real virt-launcher runs two VMIs with our sidecar; they ping over OVS-DPDK through our CNI (root)
 	GO=$(GO) BIN=$(BIN) LDFLAGS='$(LDFLAGS)' bash hack/demo-prepare.sh

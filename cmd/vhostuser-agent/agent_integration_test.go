@@ -88,13 +88,14 @@ func agentBinary(dir string) (string, error) {
 // agent is one running vhostuser-agent.
 type agent struct {
 	addr string
+	pid  int
 	mu   sync.Mutex
 	log  strings.Builder
 }
 
 // startAgent runs the agent against the private OVS; it is stopped (and
 // its log shown on failure) when the test ends.
-func startAgent(t *testing.T) *agent {
+func startAgent(t testing.TB) *agent {
 	t.Helper()
 	cmd := exec.Command(agentBin, "-ovsdb", ovs.Endpoint(), "-listen", "127.0.0.1:0", "-node-name", testNode, "-api", "none", "-node-config", "", "-debug")
 	stderr, err := cmd.StderrPipe()
@@ -104,7 +105,7 @@ func startAgent(t *testing.T) *agent {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	a := &agent{}
+	a := &agent{pid: cmd.Process.Pid}
 	addr := make(chan string, 1)
 	done := make(chan struct{})
 	go func() {
@@ -144,7 +145,7 @@ func startAgent(t *testing.T) *agent {
 }
 
 // scrape parses /metrics with Prometheus' own text parser.
-func (a *agent) scrape(t *testing.T) map[string]*dto.MetricFamily {
+func (a *agent) scrape(t testing.TB) map[string]*dto.MetricFamily {
 	t.Helper()
 	resp, err := http.Get("http://" + a.addr + "/metrics")
 	if err != nil {
@@ -285,17 +286,22 @@ func (a attachment) marks(owner string) map[string]string {
 // marks of owner on both its Port and Interface rows.
 func addPort(t *testing.T, a attachment, owner string) {
 	t.Helper()
+	if out, err := ovs.Vsctl(context.Background(), addPortArgs(a, owner)...); err != nil {
+		t.Fatalf("add port %s: %v %s", a.port, err, out)
+	}
+	t.Cleanup(func() { _, _ = ovs.Vsctl(context.Background(), "--if-exists", "del-port", a.port) })
+}
+
+// addPortArgs are the ovs-vsctl commands that add a's port (chain several
+// with "--" for one transaction).
+func addPortArgs(a attachment, owner string) []string {
 	var ids []string
 	for k, v := range a.marks(owner) {
 		ids = append(ids, fmt.Sprintf("external_ids:%q=%q", k, v))
 	}
 	args := append([]string{"add-port", "br0", a.port, "--", "set", "Interface", a.port,
 		"type=dpdkvhostuserclient", "options:vhost-server-path=" + filepath.Join(ovs.Dir, a.port+".sock")}, ids...)
-	args = append(append(args, "--", "set", "Port", a.port), ids...)
-	if out, err := ovs.Vsctl(context.Background(), args...); err != nil {
-		t.Fatalf("add port %s: %v %s", a.port, err, out)
-	}
-	t.Cleanup(func() { _, _ = ovs.Vsctl(context.Background(), "--if-exists", "del-port", a.port) })
+	return append(append(args, "--", "set", "Port", a.port), ids...)
 }
 
 func delPort(t *testing.T, name string) {
