@@ -6,8 +6,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
 
@@ -31,15 +29,19 @@ type Recorder struct {
 // NewRecorder starts a broadcaster writing core/v1 Events with cfg; node
 // is the events' source host. Stop it with Shutdown.
 func NewRecorder(ctx context.Context, cfg *rest.Config, node string) (*Recorder, error) {
-	client, err := typedcorev1.NewForConfig(cfg)
+	scheme, err := coreScheme()
 	if err != nil {
-		return nil, fmt.Errorf("events client: %w", err)
+		return nil, fmt.Errorf("events scheme: %w", err)
+	}
+	s, err := newSink(cfg, scheme)
+	if err != nil {
+		return nil, err
 	}
 	b := record.NewBroadcaster(record.WithContext(ctx))
-	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.Events("")})
+	b.StartRecordingToSink(s)
 	return &Recorder{
 		broadcaster: b,
-		recorder:    b.NewRecorder(scheme.Scheme, corev1.EventSource{Component: Component, Host: node}),
+		recorder:    b.NewRecorder(scheme, corev1.EventSource{Component: Component, Host: node}),
 	}, nil
 }
 

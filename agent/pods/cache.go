@@ -9,11 +9,11 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/metadata"
-	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 )
@@ -60,14 +60,30 @@ func New(cfg *rest.Config, node string) (*Cache, error) {
 		return []string{string(m.GetUID())}, nil
 	}}
 	onNode := fields.OneTermEqualSelector("spec.nodeName", node).String()
-	c.pods = metadatainformer.NewFilteredMetadataInformer(meta, podsResource, metav1.NamespaceAll, 0, uidIndex,
-		func(o *metav1.ListOptions) { o.FieldSelector = onNode }).Informer()
+	podsOnNode := meta.Resource(podsResource)
+	c.pods = cache.NewSharedIndexInformer(listWatch(
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = onNode
+			return podsOnNode.List(ctx, o)
+		},
+		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = onNode
+			return podsOnNode.Watch(ctx, o)
+		}, meta), &metav1.PartialObjectMetadata{}, 0, uidIndex)
 	if err := c.pods.SetTransform(trimPod); err != nil {
 		return nil, err
 	}
 	vmiOnNode := labels.SelectorFromSet(labels.Set{nodeNameLabel: node}).String()
-	c.vmis = dynamicinformer.NewFilteredDynamicInformer(dyn, vmisResource, metav1.NamespaceAll, 0, uidIndex,
-		func(o *metav1.ListOptions) { o.LabelSelector = vmiOnNode }).Informer()
+	vmis := dyn.Resource(vmisResource)
+	c.vmis = cache.NewSharedIndexInformer(listWatch(
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.LabelSelector = vmiOnNode
+			return vmis.List(ctx, o)
+		},
+		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.LabelSelector = vmiOnNode
+			return vmis.Watch(ctx, o)
+		}, dyn), &unstructured.Unstructured{}, 0, uidIndex)
 	if err := c.vmis.SetTransform(func(obj any) (any, error) {
 		if u, ok := obj.(*unstructured.Unstructured); ok {
 			return trimVMI(u), nil
@@ -77,6 +93,21 @@ func New(cfg *rest.Config, node string) (*Cache, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// listWatch builds a ListerWatcher as client-go's metadatainformer and
+// dynamicinformer do, without their packages: they import
+// client-go/informers, which links every typed client and API group into
+// the agent (measured: a third of its binary, and resident memory on every
+// node).
+func listWatch(list func(context.Context, metav1.ListOptions) (runtime.Object, error),
+	watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error), client any) cache.ListerWatcher {
+	return cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
+		ListFunc:             func(o metav1.ListOptions) (runtime.Object, error) { return list(context.Background(), o) },
+		WatchFunc:            func(o metav1.ListOptions) (watch.Interface, error) { return watchFn(context.Background(), o) },
+		ListWithContextFunc:  list,
+		WatchFuncWithContext: watchFn,
+	}, client)
 }
 
 func metaOf(obj any) (metav1.Object, error) {

@@ -5,7 +5,8 @@
 // health on /healthz.
 //
 // Files: main.go flags and lifetime, node.go the node configuration,
-// api.go the Kubernetes client, serve.go the HTTP side and the loops.
+// api.go the Kubernetes client, serve.go the HTTP side and the loops,
+// memory.go the garbage collector's setting.
 package main
 
 import (
@@ -37,6 +38,7 @@ type options struct {
 }
 
 func run() int {
+	tuneGC()
 	var o options
 	fs := flag.NewFlagSet("vhostuser-agent", flag.ContinueOnError)
 	fs.StringVar(&o.nodeConfig, "node-config", config.DefaultNodeConfigFile, "the node configuration the installer writes (kubelet root, short socket directory, OVSDB socket); waited for when missing; \"\" for the built-in defaults")
