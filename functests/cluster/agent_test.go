@@ -277,6 +277,7 @@ func TestLocalClusterAgent(t *testing.T) {
 	l.waitRunning(ctx, kept.name)
 	l.kubectl(ctx, "-n", l.ns, "delete", "pod", kept.name, "--wait", "--timeout", "60s")
 	l.checkGone(ctx, kept.uid, kept.paths)
+	l.logAgentMemory()
 	logs := l.kubectl(ctx, "-n", agentNamespace, "logs", "-l", agentSelector, "--tail", "-1")
 	for _, line := range strings.Split(logs, "\n") {
 		var rec struct {
@@ -286,4 +287,37 @@ func TestLocalClusterAgent(t *testing.T) {
 			t.Errorf("the agent removed something of the kept pod: %s", line)
 		}
 	}
+}
+
+// logAgentMemory logs the node agent's resident memory, read from the
+// host's /proc (the agent's process is the node's, in its own PID
+// namespace): a figure with the API side (informers, events) running.
+func (l *local) logAgentMemory() {
+	l.t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		comm, err := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
+		if err != nil || strings.TrimSpace(string(comm)) != "vhostuser-agent" {
+			continue
+		}
+		status, err := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
+		if err != nil {
+			continue
+		}
+		var mem []string
+		for _, line := range strings.Split(string(status), "\n") {
+			if strings.HasPrefix(line, "VmHWM:") || strings.HasPrefix(line, "VmRSS:") {
+				mem = append(mem, strings.Join(strings.Fields(line), " "))
+			}
+		}
+		l.t.Logf("node agent pid %s: %s", e.Name(), strings.Join(mem, ", "))
+		return
+	}
+	l.t.Errorf("no vhostuser-agent process on the node")
 }
