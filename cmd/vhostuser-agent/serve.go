@@ -10,7 +10,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/kubevirt-vhostuser/vhostuser/agent/events"
 	"github.com/kubevirt-vhostuser/vhostuser/agent/metrics"
@@ -41,11 +40,12 @@ func serve(ctx context.Context, stop context.CancelFunc, o options, log *slog.Lo
 			loops = append(loops, rec.Run)
 		}
 	}
-	reg.MustRegister(metrics.NewCollector(state, o.node, api),
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError), ErrorHandling: promhttp.ContinueOnError,
+	// The port and health series are written straight from the state; the
+	// registry's families follow them.
+	mux.Handle("/metrics", metrics.NewHandler(metrics.NewWriter(state, o.node, api), reg, metrics.HandlerOpts{
+		ErrorLog:            slog.NewLogLogger(log.Handler(), slog.LevelError),
 		MaxRequestsInFlight: 4, Timeout: 10 * time.Second,
 	}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {

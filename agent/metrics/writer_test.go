@@ -1,12 +1,15 @@
 package metrics
 
 import (
+	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/kubevirt-vhostuser/vhostuser/agent/ovsstate"
 )
@@ -36,21 +39,67 @@ func connectedPort(name, pod string) ovsstate.Port {
 	}
 }
 
-// gather collects c through a pedantic registry, which also checks that
-// every series matches a described descriptor and that none repeats.
-func gather(t *testing.T, c prometheus.Collector) map[string][]*dto.Metric {
+// scrape renders w and parses the text as Prometheus does (see parse).
+func scrape(t *testing.T, w *Writer) map[string][]*dto.Metric {
 	t.Helper()
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(c)
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatalf("gather: %v", err)
+	var buf bytes.Buffer
+	if _, err := w.WriteTo(&buf); err != nil {
+		t.Fatalf("write: %v", err)
 	}
 	out := map[string][]*dto.Metric{}
-	for _, mf := range mfs {
-		out[mf.GetName()] = mf.Metric
+	for name, mf := range parse(t, buf.Bytes()) {
+		out[name] = mf.Metric
 	}
 	return out
+}
+
+// parse reads a text exposition with Prometheus' own parser, after
+// checking that every family is in one piece (its HELP, TYPE and series
+// together, not once more further down), and then that no series repeats
+// in a family: either would fail a real scrape.
+func parse(t *testing.T, text []byte) map[string]*dto.MetricFamily {
+	t.Helper()
+	seen := map[string]bool{}
+	cur := ""
+	for _, line := range strings.Split(string(text), "\n") {
+		var name string
+		switch {
+		case line == "":
+			continue
+		case strings.HasPrefix(line, "# HELP "), strings.HasPrefix(line, "# TYPE "):
+			name = strings.Fields(line)[2]
+		case strings.HasPrefix(line, "#"):
+			continue
+		default:
+			name, _, _ = strings.Cut(line, " ")
+			name, _, _ = strings.Cut(name, "{")
+			if cur != "" && (name == cur+"_sum" || name == cur+"_count" || name == cur+"_bucket") {
+				name = cur
+			}
+		}
+		if name != cur {
+			if seen[name] {
+				t.Fatalf("family %s appears twice:\n%s", name, text)
+			}
+			seen[name], cur = true, name
+		}
+	}
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	mfs, err := p.TextToMetricFamilies(bytes.NewReader(text))
+	if err != nil {
+		t.Fatalf("parse: %v\n%s", err, text)
+	}
+	for name, mf := range mfs {
+		series := map[string]bool{}
+		for _, m := range mf.Metric {
+			k := fmt.Sprint(labels(m))
+			if series[k] {
+				t.Errorf("%s%s twice", name, k)
+			}
+			series[k] = true
+		}
+	}
+	return mfs
 }
 
 func labels(m *dto.Metric) map[string]string {
@@ -91,7 +140,7 @@ func TestCollectPort(t *testing.T) {
 		ports:  []ovsstate.Port{connectedPort("vhu0011aabb", "virt-launcher-a-x1")},
 		health: ovsstate.Health{Connected: true, LastUpdate: time.Unix(1700000000, 500_000_000), Connects: 2},
 	}
-	got := gather(t, NewCollector(st, "node-1", nil))
+	got := scrape(t, NewWriter(st, "node-1", nil))
 	port := map[string]string{"node": "node-1", "namespace": "vms", "pod": "virt-launcher-a-x1",
 		"pod_interface": "pod1a2b3c", "network": "vhu-net", "port": "vhu0011aabb"}
 	with := func(extra ...string) map[string]string {
@@ -155,7 +204,7 @@ func TestCollectDisconnectedPort(t *testing.T) {
 		Interface: ovsstate.Interface{Type: "dpdkvhostuserclient", LinkState: "down", Error: "could not open",
 			Status:     map[string]string{"mode": "client", "status": "disconnected"},
 			Statistics: map[string]int{"ovs_tx_failure_drops": 0}}}
-	got := gather(t, NewCollector(&fakeState{ports: []ovsstate.Port{p}, health: ovsstate.Health{Connected: true}}, "n1", nil))
+	got := scrape(t, NewWriter(&fakeState{ports: []ovsstate.Port{p}, health: ovsstate.Health{Connected: true}}, "n1", nil))
 	for name, want := range map[string]float64{
 		"vhostuser_port_link_up": 0, "vhostuser_port_vhost_connected": 0, "vhostuser_port_error": 1,
 		"vhostuser_port_ovs_drops_total": 0, "vhostuser_port_info": 1,
@@ -186,7 +235,7 @@ func TestCollectHealth(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			st := &fakeState{ports: []ovsstate.Port{connectedPort("vhu1", "a"), connectedPort("vhu2", "b")}, health: tt.health}
-			got := gather(t, NewCollector(st, "n1", nil))
+			got := scrape(t, NewWriter(st, "n1", nil))
 			if _, ok := got["vhostuser_port_info"]; ok != tt.wantPorts {
 				t.Errorf("port series present %v, want %v", ok, tt.wantPorts)
 			}
@@ -210,7 +259,7 @@ func TestCollectHealth(t *testing.T) {
 // two distinct series sets: a duplicate would fail the whole scrape.
 func TestCollectStaleBesideNew(t *testing.T) {
 	a, b := connectedPort("vhuold", "p"), connectedPort("vhunew", "p")
-	got := gather(t, NewCollector(&fakeState{ports: []ovsstate.Port{a, b}, health: ovsstate.Health{Connected: true}}, "n", nil))
+	got := scrape(t, NewWriter(&fakeState{ports: []ovsstate.Port{a, b}, health: ovsstate.Health{Connected: true}}, "n", nil))
 	if n := len(got["vhostuser_vmi_network_receive_bytes_total"]); n != 2 {
 		t.Fatalf("%d series, want 2", n)
 	}
@@ -232,8 +281,8 @@ func TestHelpNamesTheSource(t *testing.T) {
 	// Every traffic series says which OVS counter it shows, since the
 	// direction is swapped.
 	for _, s := range trafficStats {
-		if !strings.Contains(s.desc.String(), s.key) {
-			t.Errorf("%s: help does not name %s", s.desc, s.key)
+		if !strings.Contains(s.fam.help, s.key) {
+			t.Errorf("%s: help does not name %s", s.fam.name, s.key)
 		}
 	}
 }
@@ -257,7 +306,7 @@ func TestCollectVMILabels(t *testing.T) {
 	known := connectedPort("vhu1", "virt-launcher-vm1-x")
 	unknown := connectedPort("vhu2", "plain-pod")
 	api := &fakeAPI{names: map[[2]string][2]string{{known.PodUID, known.IfName}: {"vm1", "fast"}}}
-	got := gather(t, NewCollector(&fakeState{ports: []ovsstate.Port{known, unknown}, health: ovsstate.Health{Connected: true}}, "n1", api))
+	got := scrape(t, NewWriter(&fakeState{ports: []ovsstate.Port{known, unknown}, health: ovsstate.Health{Connected: true}}, "n1", api))
 	if v, ok := find(got, "vhostuser_vmi_network_receive_bytes_total", map[string]string{"namespace": "vms", "name": "vm1", "interface": "fast", "port": "vhu1"}); !ok || v != 2000 {
 		t.Errorf("series by VMI name: %v %v", v, ok)
 	}
@@ -268,11 +317,11 @@ func TestCollectVMILabels(t *testing.T) {
 		t.Errorf("api_synced %v %v, want 0", v, ok)
 	}
 	api.synced = true
-	got = gather(t, NewCollector(&fakeState{health: ovsstate.Health{Connected: true}}, "n1", api))
+	got = scrape(t, NewWriter(&fakeState{health: ovsstate.Health{Connected: true}}, "n1", api))
 	if v, ok := find(got, "vhostuser_agent_api_synced", nil); !ok || v != 1 {
 		t.Errorf("api_synced %v %v, want 1", v, ok)
 	}
-	got = gather(t, NewCollector(&fakeState{health: ovsstate.Health{Connected: true}}, "n1", nil))
+	got = scrape(t, NewWriter(&fakeState{health: ovsstate.Health{Connected: true}}, "n1", nil))
 	if _, ok := got["vhostuser_agent_api_synced"]; ok {
 		t.Error("api_synced without an API")
 	}
