@@ -103,8 +103,6 @@ func New(cfg *rest.Config, node string) (*Cache, error) {
 func listWatch(list func(context.Context, metav1.ListOptions) (runtime.Object, error),
 	watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error), client any) cache.ListerWatcher {
 	return cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
-		ListFunc:             func(o metav1.ListOptions) (runtime.Object, error) { return list(context.Background(), o) },
-		WatchFunc:            func(o metav1.ListOptions) (watch.Interface, error) { return watchFn(context.Background(), o) },
 		ListWithContextFunc:  list,
 		WatchFuncWithContext: watchFn,
 	}, client)
