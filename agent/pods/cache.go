@@ -60,30 +60,14 @@ func New(cfg *rest.Config, node string) (*Cache, error) {
 		return []string{string(m.GetUID())}, nil
 	}}
 	onNode := fields.OneTermEqualSelector("spec.nodeName", node).String()
-	podsOnNode := meta.Resource(podsResource)
-	c.pods = cache.NewSharedIndexInformer(listWatch(
-		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.FieldSelector = onNode
-			return podsOnNode.List(ctx, o)
-		},
-		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.FieldSelector = onNode
-			return podsOnNode.Watch(ctx, o)
-		}, meta), &metav1.PartialObjectMetadata{}, 0, uidIndex)
+	c.pods = cache.NewSharedIndexInformer(listWatch(meta.Resource(podsResource), meta,
+		func(o *metav1.ListOptions) { o.FieldSelector = onNode }), &metav1.PartialObjectMetadata{}, 0, uidIndex)
 	if err := c.pods.SetTransform(trimPod); err != nil {
 		return nil, err
 	}
 	vmiOnNode := labels.SelectorFromSet(labels.Set{nodeNameLabel: node}).String()
-	vmis := dyn.Resource(vmisResource)
-	c.vmis = cache.NewSharedIndexInformer(listWatch(
-		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.LabelSelector = vmiOnNode
-			return vmis.List(ctx, o)
-		},
-		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.LabelSelector = vmiOnNode
-			return vmis.Watch(ctx, o)
-		}, dyn), &unstructured.Unstructured{}, 0, uidIndex)
+	c.vmis = cache.NewSharedIndexInformer(listWatch(dyn.Resource(vmisResource), dyn,
+		func(o *metav1.ListOptions) { o.LabelSelector = vmiOnNode }), &unstructured.Unstructured{}, 0, uidIndex)
 	if err := c.vmis.SetTransform(func(obj any) (any, error) {
 		if u, ok := obj.(*unstructured.Unstructured); ok {
 			return trimVMI(u), nil
@@ -95,16 +79,29 @@ func New(cfg *rest.Config, node string) (*Cache, error) {
 	return c, nil
 }
 
-// listWatch builds a ListerWatcher as client-go's metadatainformer and
-// dynamicinformer do, without their packages: they import
-// client-go/informers, which links every typed client and API group into
-// the agent (measured: a third of its binary, and resident memory on every
+// lister is a client of one resource: the metadata and the dynamic
+// clients' List differ only in the list type.
+type lister[L runtime.Object] interface {
+	List(ctx context.Context, o metav1.ListOptions) (L, error)
+	Watch(ctx context.Context, o metav1.ListOptions) (watch.Interface, error)
+}
+
+// listWatch builds a ListerWatcher of r, with tweak applied to every list
+// and watch, as client-go's metadatainformer and dynamicinformer do (client
+// tells whether watch-list semantics are supported), without their
+// packages: they import client-go/informers, which links every typed client
+// and API group into the agent (a third of its binary, resident on every
 // node).
-func listWatch(list func(context.Context, metav1.ListOptions) (runtime.Object, error),
-	watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error), client any) cache.ListerWatcher {
+func listWatch[L runtime.Object](r lister[L], client any, tweak func(*metav1.ListOptions)) cache.ListerWatcher {
 	return cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
-		ListWithContextFunc:  list,
-		WatchFuncWithContext: watchFn,
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			tweak(&o)
+			return r.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			tweak(&o)
+			return r.Watch(ctx, o)
+		},
 	}, client)
 }
 
