@@ -4,7 +4,7 @@
 # with private run/log/db directories but the database socket at the stock
 # path (env.sh), DPDK without hugepages (they belong to whoever reserves them
 # on this shared machine), a netdev bridge.
-#   ovs.sh start | stop
+#   ovs.sh start | stop | restart-vswitchd
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 . "$here/env.sh"
@@ -31,9 +31,7 @@ start() {
 		other_config:dpdk-extra="\"--file-prefix=$OVS_FILE_PREFIX --no-huge --legacy-mem -m 512\"" \
 		dpdk_initialized=false
 	ip netns add "$OVS_NETNS"
-	ip netns exec "$OVS_NETNS" ovs-vswitchd "unix:$OVS_DB_SOCK" \
-		--pidfile="$OVS_DIR/ovs-vswitchd.pid" --unixctl="$OVS_DIR/ovs-vswitchd.ctl" \
-		--log-file="$OVS_DIR/ovs-vswitchd.log" --detach
+	vswitchd
 	for _ in $(seq 300); do
 		[ "$(vsctl --no-wait get Open_vSwitch . dpdk_initialized 2>/dev/null)" = true ] && break
 		sleep 0.2
@@ -41,6 +39,26 @@ start() {
 	[ "$(vsctl --no-wait get Open_vSwitch . dpdk_initialized)" = true ] ||
 		{ echo "OVS-DPDK did not initialise: $OVS_DIR/ovs-vswitchd.log" >&2; exit 1; }
 	vsctl add-br "$OVS_BRIDGE" -- set Bridge "$OVS_BRIDGE" datapath_type=netdev
+}
+
+vswitchd() {
+	ip netns exec "$OVS_NETNS" ovs-vswitchd "unix:$OVS_DB_SOCK" \
+		--pidfile="$OVS_DIR/ovs-vswitchd.pid" --unixctl="$OVS_DIR/ovs-vswitchd.ctl" \
+		--log-file="$OVS_DIR/ovs-vswitchd.log" --detach
+}
+
+# restart-vswitchd: as an operator restarts it (an upgrade, a crash loop):
+# ovs-appctl exit, then (after DOWN_SECONDS, default 0) the same command line
+# again. The database and its ports stay; ovs-vswitchd re-creates the
+# vhost-user clients from it.
+restart_vswitchd() {
+	local pid
+	pid="$(cat "$OVS_DIR/ovs-vswitchd.pid")"
+	ovs-appctl -t "$OVS_DIR/ovs-vswitchd.ctl" exit
+	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	! kill -0 "$pid" 2>/dev/null || { echo "ovs-vswitchd $pid did not exit" >&2; exit 1; }
+	sleep "${DOWN_SECONDS:-0}"
+	vswitchd
 }
 
 stop() {
@@ -69,5 +87,6 @@ stop() {
 case "${1:-}" in
 start) start ;;
 stop) stop ;;
-*) echo "usage: ovs.sh start|stop" >&2; exit 2 ;;
+restart-vswitchd) restart_vswitchd ;;
+*) echo "usage: ovs.sh start|stop|restart-vswitchd" >&2; exit 2 ;;
 esac
