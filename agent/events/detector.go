@@ -151,7 +151,6 @@ func (d *Detector) target(p *ovsstate.Port, lk Lookup) (target, bool) {
 // deadline. eligible tells whether events may be sent now.
 func (d *Detector) port(now time.Time, t *track, p *ovsstate.Port, in string, eligible bool) ([]Event, time.Time) {
 	var out []Event
-	var next time.Time
 
 	if errText := clip(p.Interface.Error); errText != t.errTold && eligible {
 		if errText != "" {
@@ -170,14 +169,14 @@ func (d *Detector) port(now time.Time, t *track, p *ovsstate.Port, in string, el
 			t.upTold, t.warned = true, ""
 		}
 		t.everConnected = true
-		return out, next
+		return out, time.Time{}
 	}
 
 	if t.everConnected && t.downSince.IsZero() {
 		t.downSince = now
 	}
 	if t.warned != "" {
-		return out, next
+		return out, time.Time{}
 	}
 	var reason string
 	var at time.Time
@@ -192,7 +191,7 @@ func (d *Detector) port(now time.Time, t *track, p *ovsstate.Port, in string, el
 	if !eligible {
 		// Looked at again on the next step: the run loop steps at least
 		// every recheck interval.
-		return out, next
+		return out, time.Time{}
 	}
 	if reason == ReasonDisconnected {
 		out = append(out, Event{Type: TypeWarning, Reason: reason, Message: msgDisconnected(in, p, now.Sub(t.downSince))})
@@ -201,5 +200,5 @@ func (d *Detector) port(now time.Time, t *track, p *ovsstate.Port, in string, el
 	}
 	t.warned = reason
 	t.upTold = false
-	return out, next
+	return out, time.Time{}
 }

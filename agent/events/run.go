@@ -41,12 +41,6 @@ func Run(ctx context.Context, cfg Config, state *ovsstate.State, lk Lookup, sink
 				wait = max(next.Sub(now), 0)
 			}
 		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
-		timer.Reset(wait)
+		timer.Reset(wait) // no stale tick to drain since Go 1.23
 	}
 }

@@ -35,18 +35,13 @@ func runMain(m *testing.M) int {
 	// ovsdb-server alone: the reconciler reads and deletes rows, and no
 	// datapath is needed for that (and no PMD thread burns a core).
 	var err error
-	ovs, err = ovsenv.Start(ctx, ovsenv.Options{Name: "vhurec", NoVswitchd: true})
-	if err == nil {
-		_, err = ovs.Vsctl(ctx, "--no-wait", "add-br", "br0", "--", "set", "Bridge", "br0", "datapath_type=netdev")
-	}
+	ovs, err = ovsenv.StartWithBridge(ctx, ovsenv.Options{Name: "vhurec", NoVswitchd: true}, "br0")
 	cancel()
-	if ovs != nil {
-		defer ovs.Stop()
-	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL: start OVS:", err)
 		return 1
 	}
+	defer ovs.Stop()
 	return m.Run()
 }
 

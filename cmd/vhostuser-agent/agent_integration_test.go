@@ -52,18 +52,13 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	ovs, err = ovsenv.Start(ctx, ovsenv.Options{Name: "vhuagent"})
-	if err == nil {
-		_, err = ovs.Vsctl(ctx, "add-br", "br0", "--", "set", "Bridge", "br0", "datapath_type=netdev")
-	}
+	ovs, err = ovsenv.StartWithBridge(ctx, ovsenv.Options{Name: "vhuagent"}, "br0")
 	cancel()
-	if ovs != nil {
-		defer ovs.Stop()
-	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL: start OVS:", err)
 		return 1
 	}
+	defer ovs.Stop()
 	return m.Run()
 }
 

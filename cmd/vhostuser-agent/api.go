@@ -20,15 +20,15 @@ const (
 )
 
 // apiSide is the agent's Kubernetes side: the pod and VMI informers and
-// the event recorder.
+// the event recorder (nil with -events=false).
 type apiSide struct {
 	cache    *pods.Cache
 	recorder *events.Recorder
 }
 
-// newAPI builds the pod and VMI informers and the event recorder from the
-// pod's service account.
-func newAPI(ctx context.Context, mode, node string, log *slog.Logger) (*apiSide, error) {
+// newAPI builds the pod and VMI informers and, withEvents, the event
+// recorder from the pod's service account.
+func newAPI(ctx context.Context, mode, node string, withEvents bool, log *slog.Logger) (*apiSide, error) {
 	if mode != apiInCluster {
 		return nil, fmt.Errorf("-api %q: use %s or %s", mode, apiInCluster, apiNone)
 	}
@@ -43,9 +43,11 @@ func newAPI(ctx context.Context, mode, node string, log *slog.Logger) (*apiSide,
 	if err != nil {
 		return nil, err
 	}
-	rec, err := events.NewRecorder(ctx, cfg, node)
-	if err != nil {
-		return nil, err
+	k := &apiSide{cache: cache}
+	if withEvents {
+		if k.recorder, err = events.NewRecorder(ctx, cfg, node); err != nil {
+			return nil, err
+		}
 	}
-	return &apiSide{cache: cache, recorder: rec}, nil
+	return k, nil
 }

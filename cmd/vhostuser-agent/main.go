@@ -84,7 +84,7 @@ func run() int {
 	}
 	var k *apiSide
 	if o.api != apiNone {
-		if k, err = newAPI(ctx, o.api, o.node, log); err != nil {
+		if k, err = newAPI(ctx, o.api, o.node, o.events, log); err != nil {
 			log.Error("Kubernetes API", "error", err)
 			return 2
 		}

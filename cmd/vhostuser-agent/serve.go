@@ -29,7 +29,7 @@ func serve(ctx context.Context, stop context.CancelFunc, o options, log *slog.Lo
 	if k != nil {
 		api = k.cache
 		loops = append(loops, func(ctx context.Context) { k.cache.Run(ctx, log) })
-		if o.events {
+		if k.recorder != nil {
 			loops = append(loops, func(ctx context.Context) { events.Run(ctx, o.eventCfg, state, k.cache, k.recorder, log) })
 			defer k.recorder.Shutdown()
 		}

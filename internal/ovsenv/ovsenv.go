@@ -124,3 +124,22 @@ func (o *OVS) start(ctx context.Context) error {
 	}
 	return o.StartVswitchd(ctx)
 }
+
+// StartWithBridge is Start plus one netdev bridge named bridge, for the test
+// packages that share one instance for their whole run. On error nothing is
+// left running.
+func StartWithBridge(ctx context.Context, opts Options, bridge string) (*OVS, error) {
+	o, err := Start(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"add-br", bridge, "--", "set", "Bridge", bridge, "datapath_type=netdev"}
+	if opts.NoVswitchd {
+		args = append([]string{"--no-wait"}, args...) // nothing would acknowledge it
+	}
+	if out, err := o.Vsctl(ctx, args...); err != nil {
+		_ = o.Stop()
+		return nil, fmt.Errorf("ovsenv: add bridge %s: %w: %s", bridge, err, out)
+	}
+	return o, nil
+}
