@@ -6,7 +6,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/types"
@@ -26,10 +25,10 @@ type sink struct{ c rest.Interface }
 // recorder's object references.
 func coreScheme() (*runtime.Scheme, error) {
 	s := runtime.NewScheme()
+	// core/v1's registration adds the meta/v1 types (Status, ListOptions) too.
 	if err := corev1.AddToScheme(s); err != nil {
 		return nil, err
 	}
-	metav1.AddToGroupVersion(s, corev1.SchemeGroupVersion)
 	return s, nil
 }
 
