@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"regexp"
 	"slices"
@@ -13,12 +14,15 @@ import (
 	"time"
 )
 
-// Markers the guest init prints on its serial console.
+// Markers the guest init prints on its serial console; the package
+// documentation gives the line formats.
 const (
-	MarkerReady    = "VHU-READY"
-	MarkerPingOK   = "VHU-PING-OK"
-	MarkerPingFail = "VHU-PING-FAIL"
-	MarkerError    = "VHU-ERROR"
+	MarkerReady     = "VHU-READY"
+	MarkerPingOK    = "VHU-PING-OK"
+	MarkerPingFail  = "VHU-PING-FAIL"
+	MarkerPingStart = "VHU-PING-START" // continuous ping (CmdlineInterval) started
+	MarkerPingLost  = "VHU-PING-LOST"  // continuous ping: replies missing before this line's next reply
+	MarkerError     = "VHU-ERROR"
 )
 
 // Console follows a guest's serial console log file.
@@ -72,6 +76,12 @@ func (c Console) Collect(ctx context.Context, offset int64, marker string, n int
 	}
 }
 
+// Lines returns every line after offset that contains marker, without
+// waiting (Collect waits for a number of them). A VHU-ERROR line fails.
+func (c Console) Lines(offset int64, marker string) ([]string, error) {
+	return c.find(offset, marker, math.MaxInt)
+}
+
 func (c Console) find(offset int64, marker string, n int) ([]string, error) {
 	data, err := os.ReadFile(c.Path)
 	if err != nil || int64(len(data)) <= offset {
@@ -122,4 +132,87 @@ func RTT(line string) (time.Duration, error) {
 		return 0, fmt.Errorf("parse RTT in %q: %w", line, err)
 	}
 	return time.Duration(ms * float64(time.Millisecond)), nil
+}
+
+// pingReplyRe matches a reply line of the continuous ping:
+// "VHU-PING-OK run=R 64 bytes from PEER: seq=N ttl=T time=X ms".
+var pingReplyRe = regexp.MustCompile(`^` + MarkerPingOK + ` run=([0-9]+) .* bytes from .*: seq=([0-9]+) `)
+
+// PingSeqs returns the sequence numbers of the continuous ping's replies
+// (guest.CmdlineInterval) in console order. Lines without VHU-PING-OK are
+// skipped, so the lines may be a whole console log; a VHU-PING-OK line of the
+// once-a-second ping (Cmdline) is an error. busybox's seq counts the requests
+// sent from 0 in 16 bits; it is unwrapped here, so the numbers keep rising past
+// 65535 (a late reply may still come out of order, and a duplicate twice). The
+// lines must come from one ping process: if the guest had to restart ping (run=
+// changes; VHU-PING-FAIL lines say why), its numbering started again at 0 and
+// PingSeqs fails.
+func PingSeqs(lines []string) ([]int, error) {
+	var seqs []int
+	run := ""
+	for _, l := range lines {
+		l = strings.TrimRight(l, "\r")
+		i := strings.Index(l, MarkerPingOK)
+		if i < 0 {
+			continue
+		}
+		m := pingReplyRe.FindStringSubmatch(l[i:])
+		if m == nil {
+			return nil, fmt.Errorf("not a continuous ping reply (guest.CmdlineInterval): %q", l)
+		}
+		if run == "" {
+			run = m[1]
+		} else if m[1] != run {
+			return nil, fmt.Errorf("the guest restarted ping (run %s, then run %s): sequence numbers start again at 0 and do not measure the gap: %q", run, m[1], l)
+		}
+		raw, err := strconv.Atoi(m[2])
+		if err != nil || raw > 0xffff {
+			return nil, fmt.Errorf("bad seq in %q", l)
+		}
+		seq := raw
+		if len(seqs) > 0 {
+			// The nearest number to the previous one with these low 16 bits.
+			prev := seqs[len(seqs)-1]
+			d := (raw - prev) & 0xffff
+			if d >= 0x8000 {
+				d -= 0x10000
+			}
+			seq = prev + d
+		}
+		seqs = append(seqs, seq)
+	}
+	return seqs, nil
+}
+
+// PingGap finds the longest run of unanswered requests among the continuous
+// ping's replies (see PingSeqs for the lines): lastBefore is the last seq
+// answered before it, firstAfter the first answered after it, and lost =
+// firstAfter-lastBefore-1 requests went unanswered. The guest sends one request
+// per interval, so the peer was unreachable for about lost × interval of the
+// guest's time; the guest's clock, and so its ping, stands still while the VM
+// is paused (a migration's final copy), so that time is not in the count.
+//
+// Only requests between two replies count: collect the lines from an offset
+// taken while replies flow and until replies have resumed (Console.WaitFor
+// after the event, then Console.Lines). Without any loss, lost is 0 and
+// lastBefore, firstAfter are the first two seqs. Ties go to the earliest gap;
+// fewer than two distinct replies are an error.
+func PingGap(lines []string) (lost, lastBefore, firstAfter int, err error) {
+	seqs, err := PingSeqs(lines)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	seqs = slices.Clone(seqs)
+	slices.Sort(seqs)
+	seqs = slices.Compact(seqs)
+	if len(seqs) < 2 {
+		return 0, 0, 0, fmt.Errorf("%d distinct ping replies in %d lines, need two to measure a gap", len(seqs), len(lines))
+	}
+	lastBefore, firstAfter = seqs[0], seqs[1]
+	for i := 1; i < len(seqs); i++ {
+		if seqs[i]-seqs[i-1] > firstAfter-lastBefore {
+			lastBefore, firstAfter = seqs[i-1], seqs[i]
+		}
+	}
+	return firstAfter - lastBefore - 1, lastBefore, firstAfter, nil
 }

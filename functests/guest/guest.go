@@ -3,6 +3,32 @@
 // vhost-user NIC) from the kernel command line and pings the peer forever,
 // reporting each result on the serial console.
 //
+// The console lines (Console reads them; the markers are constants):
+//
+//	VHU-READY name=N ip=IP/LEN peer=PEER mac=MAC      eth0 is up
+//	VHU-ERROR ...                                     init failed a step
+//
+// With Cmdline, one ping a second (ping -c 1 -W 2, then sleep 1), K counting
+// the attempts from 1:
+//
+//	VHU-PING-OK seq=K 64 bytes from PEER: seq=0 ttl=64 time=0.132 ms
+//	VHU-PING-FAIL seq=K
+//
+// With CmdlineInterval, one continuous busybox ping (ping -i SECS PEER); N is
+// busybox's seq, which counts the requests sent from 0 (16 bits, wrapping),
+// and R numbers the ping processes from 1 (ping exits when it cannot send,
+// init starts it again a second later):
+//
+//	VHU-PING-START run=R interval=SECS peer=PEER
+//	VHU-PING-OK run=R 64 bytes from PEER: seq=N ttl=64 time=0.132 ms
+//	VHU-PING-LOST run=R count=C after=N1 before=N2    printed just before N2's reply
+//	VHU-PING-FAIL run=R ping: sendto: Network is unreachable
+//	VHU-PING-FAIL run=R ping exited
+//
+// A lost request prints nothing when it is due: the loss shows as missing seqs,
+// which PingSeqs and PingGap read, so the gap is lost × interval without
+// relying on the guest's clock. Both modes keep time=... ms for RTT.
+//
 // Everything is cached under a directory (default DefaultCacheDir) so that a
 // second run neither downloads nor builds anything.
 package guest
@@ -21,7 +47,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/kubevirt-vhostuser/vhostuser/functests/filelock"
 )
@@ -65,6 +93,19 @@ func CacheDir() string {
 // (CIDR) that pings peer.
 func Cmdline(name, ip, peer string) string {
 	return fmt.Sprintf("console=ttyS0 quiet panic=-1 vhu.name=%s vhu.ip=%s vhu.peer=%s", name, ip, peer)
+}
+
+// CmdlineInterval is Cmdline for a guest that pings peer continuously, one
+// request every interval (busybox ping -i, which takes fractions of a second:
+// 100*time.Millisecond is 10 Hz), and prints every reply with its sequence
+// number (see the package documentation). Every reply is a line of about 70
+// bytes on the serial console, so keep interval at 10 ms or more.
+// An interval of 0 or less is Cmdline's once-a-second ping.
+func CmdlineInterval(name, ip, peer string, interval time.Duration) string {
+	if interval <= 0 {
+		return Cmdline(name, ip, peer)
+	}
+	return Cmdline(name, ip, peer) + " vhu.interval=" + strconv.FormatFloat(interval.Seconds(), 'f', -1, 64)
 }
 
 // Prepare returns the guest image from cacheDir, building it first when
