@@ -13,6 +13,8 @@ CGO_PKGS=(gcc libc6-dev)
 PKGS=(
   # OVS-DPDK; librte-mempool-ring23 is only a Recommends but without it vhost ports never carry traffic.
   openvswitch-switch-dpdk librte-mempool-ring23
+  # DPDK af_packet ports: the link between the two cluster nodes' bridges (hack/cluster).
+  librte-net-af-packet23
   # QEMU guests for the dataplane test and the demo.
   qemu-system-x86 busybox-static cpio iproute2 kmod
   # libvirt without systemd, and its schema validator (xmllint comes from libxml2-utils).

@@ -33,13 +33,14 @@ const (
 	agentReconcileGrace    = 30 * time.Second
 )
 
-// agentURL is the /metrics address of this node's agent pod, reached from
-// the node as Prometheus reaches it (pod IP and the metrics port).
-func (l *local) agentURL(ctx context.Context) string {
+// agentURL is the /metrics address of node's agent pod, reached from this
+// machine as Prometheus reaches it (pod IP and the metrics port).
+func (l *local) agentURL(ctx context.Context, node string) string {
 	l.t.Helper()
 	var ip string
-	l.eventually(ctx, "the agent pod Ready with an IP", func() error {
-		out, err := l.try(ctx, "-n", agentNamespace, "get", "pods", "-l", agentSelector, "-o",
+	l.eventually(ctx, "the agent pod of "+node+" Ready with an IP", func() error {
+		out, err := l.try(ctx, "-n", agentNamespace, "get", "pods", "-l", agentSelector,
+			"--field-selector", "spec.nodeName="+node, "-o",
 			`jsonpath={range .items[*]}{.status.podIP} {.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}`)
 		if err != nil {
 			return err
@@ -171,7 +172,7 @@ func TestLocalClusterAgent(t *testing.T) {
 	l := setupVhostuser(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	url := l.agentURL(ctx)
+	url := l.agentURL(ctx, node1)
 	l.applyNAD(ctx, "vhostuser", localBridge)
 
 	type podInfo struct {

@@ -41,41 +41,91 @@ var testHookSidecars = func() string {
 	return string(b)
 }()
 
-// kubevirtVM is a VirtualMachine booting the test guest (kernelBoot from
-// guestImage) whose only NIC is a vhostuser binding on the NAD nad; the
-// guest configures ip on it and pings peer, printing each result on its
-// serial console.
+// kubevirtVM is a VirtualMachine on node 1 booting the test guest
+// (kernelBoot from guestImage) whose only NIC is a vhostuser binding on the
+// NAD nad; the guest configures ip on it and pings peer once a second,
+// printing each result on its serial console.
 func kubevirtVM(ns, name, nad, ip, peer string) map[string]any {
+	return vmSpec{name: name, nad: nad, ip: ip, peer: peer, node: node1}.object(ns)
+}
+
+// vmSpec is a test VM (kubevirtVM): its guest's address, the peer it pings
+// and how often, where it runs, and its vhostuser NICs.
+type vmSpec struct {
+	name, nad, ip, peer string
+	// interval between the guest's pings; 0: once a second.
+	interval time.Duration
+	// node the VM must run on (nodeSelector), or "".
+	node string
+	// prefer is the node the VM starts on if it can (a VM that migrates
+	// must not be bound to one node).
+	prefer string
+	// nics is the number of vhostuser NICs on nad (networks dpdk, dpdk2,
+	// ...); 0 means 1. The guest configures the first.
+	nics int
+	// liveMigrate sets evictionStrategy LiveMigrate: a drain migrates the VM.
+	liveMigrate bool
+}
+
+// networkName is the VMI network of the VM's NIC i (0-based).
+func networkName(i int) string {
+	if i == 0 {
+		return "dpdk"
+	}
+	return fmt.Sprintf("dpdk%d", i+1)
+}
+
+func (s vmSpec) object(ns string) map[string]any {
+	var ifaces, nets []any
+	for i := range max(s.nics, 1) {
+		ifaces = append(ifaces, map[string]any{"name": networkName(i), "binding": map[string]any{"name": "vhostuser"}})
+		nets = append(nets, map[string]any{"name": networkName(i), "multus": map[string]any{"networkName": s.nad}})
+	}
+	spec := map[string]any{
+		"terminationGracePeriodSeconds": 5,
+		"domain": map[string]any{
+			"cpu":       map[string]any{"cores": 1},
+			"memory":    map[string]any{"guest": "256Mi"},
+			"resources": map[string]any{"requests": map[string]any{"memory": "256Mi"}},
+			"firmware": map[string]any{"kernelBoot": map[string]any{
+				"kernelArgs": guest.CmdlineInterval(s.name, s.ip, s.peer, s.interval),
+				"container": map[string]any{
+					"image": guestImage, "imagePullPolicy": "IfNotPresent",
+					"kernelPath": "/boot/vmlinuz", "initrdPath": "/boot/initrd.img",
+				},
+			}},
+			"devices": map[string]any{"interfaces": ifaces},
+		},
+		"networks": nets,
+	}
+	if s.node != "" {
+		spec["nodeSelector"] = onNode(s.node)
+	}
+	if s.prefer != "" {
+		spec["affinity"] = map[string]any{"nodeAffinity": map[string]any{
+			"preferredDuringSchedulingIgnoredDuringExecution": []any{map[string]any{
+				"weight": 100,
+				"preference": map[string]any{"matchExpressions": []any{map[string]any{
+					"key": "kubernetes.io/hostname", "operator": "In", "values": []string{s.prefer},
+				}}},
+			}},
+		}}
+	}
+	if s.liveMigrate {
+		spec["evictionStrategy"] = "LiveMigrate"
+	}
 	return map[string]any{
 		"apiVersion": "kubevirt.io/v1",
 		"kind":       "VirtualMachine",
-		"metadata":   map[string]any{"name": name, "namespace": ns},
+		"metadata":   map[string]any{"name": s.name, "namespace": ns},
 		"spec": map[string]any{
 			"runStrategy": "Always",
 			"template": map[string]any{
 				"metadata": map[string]any{
-					"labels":      map[string]any{"vhostuser-functest": name},
+					"labels":      map[string]any{"vhostuser-functest": s.name},
 					"annotations": map[string]any{"hooks.kubevirt.io/hookSidecars": testHookSidecars},
 				},
-				"spec": map[string]any{
-					"terminationGracePeriodSeconds": 5,
-					"domain": map[string]any{
-						"cpu":       map[string]any{"cores": 1},
-						"memory":    map[string]any{"guest": "256Mi"},
-						"resources": map[string]any{"requests": map[string]any{"memory": "256Mi"}},
-						"firmware": map[string]any{"kernelBoot": map[string]any{
-							"kernelArgs": guest.Cmdline(name, ip, peer),
-							"container": map[string]any{
-								"image": guestImage, "imagePullPolicy": "IfNotPresent",
-								"kernelPath": "/boot/vmlinuz", "initrdPath": "/boot/initrd.img",
-							},
-						}},
-						"devices": map[string]any{
-							"interfaces": []any{map[string]any{"name": "dpdk", "binding": map[string]any{"name": "vhostuser"}}},
-						},
-					},
-					"networks": []any{map[string]any{"name": "dpdk", "multus": map[string]any{"networkName": nad}}},
-				},
+				"spec": spec,
 			},
 		},
 	}
@@ -157,9 +207,14 @@ func (l *local) console(vm string) (guest.Console, context.Context) {
 	return guest.Console{Path: path}, running
 }
 
-// ovsStatus returns the status column of an OVS interface.
+// ovsStatus returns the status column of an OVS interface of node 1.
 func (l *vhu) ovsStatus(ctx context.Context, iface string) string {
-	out, err := exec.CommandContext(ctx, "ovs-vsctl", "--db", l.ovsDB(), "--timeout", "10", "get", "Interface", iface, "status").CombinedOutput()
+	return l.ovsStatusOn(ctx, l.view(node1), iface)
+}
+
+// ovsStatusOn is ovsStatus on node v.
+func (l *vhu) ovsStatusOn(ctx context.Context, v nodeView, iface string) string {
+	out, err := exec.CommandContext(ctx, "ovs-vsctl", "--db", v.db, "--timeout", "10", "get", "Interface", iface, "status").CombinedOutput()
 	if err != nil {
 		return fmt.Sprintf("ovs-vsctl: %v: %s", err, out)
 	}
@@ -247,7 +302,7 @@ func TestLocalClusterKubeVirtVMPing(t *testing.T) {
 	// The node agent: each VM's port series, by VMI name and network as
 	// KubeVirt's own, grow while the guests ping; each launcher pod and
 	// VMI has the agent's VhostUserConnected event naming the network.
-	url := l.agentURL(ctx)
+	url := l.agentURL(ctx, node1)
 	for _, vm := range vms {
 		l.checkVMSeries(ctx, url, vm.name, "dpdk")
 		for _, obj := range []string{vm.pod, vm.name} {

@@ -14,15 +14,23 @@ import (
 	"time"
 )
 
-// The tests named TestLocalCluster* run against the single-node cluster of
-// make cluster-up (hack/cluster) on this machine: they also look at the node
-// directly (CNI state, OVS), so they need its state directory.
+// The tests named TestLocalCluster* run against the cluster of make
+// cluster-up (hack/cluster) on this machine: they also look at the nodes
+// directly (CNI state, OVS), so they need its state directory. Those about
+// one node pin their pods and VMs to node 1 (this machine's namespaces);
+// the migration tests use both.
 //
 // Environment (make functest-cluster sets all three):
 //
 //	KUBECONFIG               the cluster (else the tests skip)
 //	VHOSTUSER_CLUSTER_STATE  cluster-up's state directory (required)
 //	PATH                     kubectl of cluster-up first (the state directory's bin/)
+
+// The nodes of make cluster-up (hack/cluster/env.sh, node_env).
+const (
+	node1 = "vhostuser-node"
+	node2 = "vhostuser-node2"
+)
 
 // nodeImage is the static busybox image cluster-up imports (hack/cluster/env.sh).
 const nodeImage = "localhost/vhostuser-cluster/busybox:1"
@@ -125,7 +133,8 @@ func (l *local) eventually(ctx context.Context, what string, f func() error) {
 	}
 }
 
-// busyboxPod is a pod of the node image running script under busybox sh.
+// busyboxPod is a pod of the node image running script under busybox sh,
+// on node 1.
 func busyboxPod(ns, name string, annotations map[string]string, script string) map[string]any {
 	return map[string]any{
 		"apiVersion": "v1",
@@ -133,6 +142,7 @@ func busyboxPod(ns, name string, annotations map[string]string, script string) m
 		"metadata":   map[string]any{"name": name, "namespace": ns, "annotations": annotations},
 		"spec": map[string]any{
 			"terminationGracePeriodSeconds": 1,
+			"nodeSelector":                  onNode(node1),
 			"containers": []any{map[string]any{
 				"name":            "main",
 				"image":           nodeImage,
@@ -141,6 +151,11 @@ func busyboxPod(ns, name string, annotations map[string]string, script string) m
 			}},
 		},
 	}
+}
+
+// onNode is a nodeSelector for node.
+func onNode(node string) map[string]any {
+	return map[string]any{"kubernetes.io/hostname": node}
 }
 
 // waitRunning waits until the pod is Ready and returns how long that took

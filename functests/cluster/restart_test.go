@@ -13,14 +13,24 @@ import (
 	"github.com/kubevirt-vhostuser/vhostuser/functests/guest"
 )
 
-// restartVswitchd restarts the node's ovs-vswitchd as an operator does
+// restartVswitchd restarts node 1's ovs-vswitchd as an operator does
 // (hack/cluster/ovs.sh restart-vswitchd: ovs-appctl exit, then the same
 // command line).
 func (l *local) restartVswitchd(ctx context.Context, down time.Duration) {
 	l.t.Helper()
+	l.restartVswitchdOn(ctx, node1, down)
+}
+
+// restartVswitchdOn is restartVswitchd on node.
+func (l *local) restartVswitchdOn(ctx context.Context, node string, down time.Duration) {
+	l.t.Helper()
+	n := "1"
+	if node == node2 {
+		n = "2"
+	}
 	script := filepath.Join("..", "..", "hack", "cluster", "ovs.sh")
 	cmd := exec.CommandContext(ctx, "bash", script, "restart-vswitchd")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("DOWN_SECONDS=%d", int(down.Seconds())))
+	cmd.Env = append(os.Environ(), fmt.Sprintf("DOWN_SECONDS=%d", int(down.Seconds())), "VHOSTUSER_NODE="+n)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		l.t.Fatalf("ovs.sh restart-vswitchd: %v: %s", err, out)

@@ -63,15 +63,50 @@ func (l *vhu) ovsDB() string {
 	return "unix:" + l.node.OVSDBSocket
 }
 
-// ovsFind returns the rows of table whose external_ids carry key=value,
-// each as column name -> value in ovs-vsctl's JSON encoding.
+// nodeView is how this machine sees a node of make cluster-up: its OVSDB
+// (ovs-vsctl's --db syntax) and the root of its mount namespace, under
+// which the node's paths are found ("" for node 1, which is this machine's).
+type nodeView struct {
+	name, db, root string
+}
+
+// view returns node's nodeView. Node 2's database also listens in its OVS
+// directory (hack/cluster/ovs.sh), and the process holding its namespaces
+// shows its mount namespace's root in /proc.
+func (l *vhu) view(node string) nodeView {
+	l.t.Helper()
+	if node == node1 {
+		return nodeView{name: node, db: l.ovsDB()}
+	}
+	holder, err := os.ReadFile(filepath.Join(l.state, "pid", "node2", "holder.pid"))
+	if err != nil {
+		l.t.Fatalf("node 2's namespace holder (make cluster-up with two nodes writes its pid): %v", err)
+	}
+	return nodeView{
+		name: node,
+		db:   "unix:" + filepath.Join(l.state, "node2", "ovs", "db.sock"),
+		root: filepath.Join("/proc", strings.TrimSpace(string(holder)), "root"),
+	}
+}
+
+// path is p as seen from this machine.
+func (v nodeView) path(p string) string { return filepath.Join(v.root, p) }
+
+// ovsFind returns the rows of node 1's table whose external_ids carry
+// key=value, each as column name -> value in ovs-vsctl's JSON encoding.
 func (l *vhu) ovsFind(ctx context.Context, table, key, value string) []map[string]any {
 	l.t.Helper()
-	out, err := exec.CommandContext(ctx, "ovs-vsctl", "--db", l.ovsDB(), "--timeout", "10", "--format", "json",
+	return l.ovsFindOn(ctx, l.view(node1), table, key, value)
+}
+
+// ovsFindOn is ovsFind on node v.
+func (l *vhu) ovsFindOn(ctx context.Context, v nodeView, table, key, value string) []map[string]any {
+	l.t.Helper()
+	out, err := exec.CommandContext(ctx, "ovs-vsctl", "--db", v.db, "--timeout", "10", "--format", "json",
 		"--columns", columns[table], "find", table,
 		fmt.Sprintf("external_ids:%q=%q", key, value)).CombinedOutput()
 	if err != nil {
-		l.t.Fatalf("ovs-vsctl find %s: %v: %s", table, err, out)
+		l.t.Fatalf("ovs-vsctl find %s on %s: %v: %s", table, v.name, err, out)
 	}
 	var res struct {
 		Headings []string `json:"headings"`
@@ -250,23 +285,29 @@ func statDir(t *testing.T, dir string) (uid, gid int, mode uint64) {
 
 // checkGone: after the pod's deletion, no OVS interface or port of the pod,
 // no short link, and (once the kubelet has removed the volume) no socket
-// directory.
+// directory on node 1.
 func (l *vhu) checkGone(ctx context.Context, uid string, p socketpath.Paths) {
 	l.t.Helper()
-	if rows := l.ovsFind(ctx, "Interface", "vhostuser.kubevirt.io/pod-uid", uid); len(rows) != 0 {
-		l.t.Errorf("OVS interfaces left after pod deletion: %v", rows)
+	l.checkGoneOn(ctx, l.view(node1), uid, p)
+}
+
+// checkGoneOn is checkGone on node v.
+func (l *vhu) checkGoneOn(ctx context.Context, v nodeView, uid string, p socketpath.Paths) {
+	l.t.Helper()
+	if rows := l.ovsFindOn(ctx, v, "Interface", "vhostuser.kubevirt.io/pod-uid", uid); len(rows) != 0 {
+		l.t.Errorf("%s: OVS interfaces left after pod deletion: %v", v.name, rows)
 	}
-	if rows := l.ovsFind(ctx, "Port", "vhostuser.kubevirt.io/pod-uid", uid); len(rows) != 0 {
-		l.t.Errorf("OVS ports left after pod deletion: %v", rows)
+	if rows := l.ovsFindOn(ctx, v, "Port", "vhostuser.kubevirt.io/pod-uid", uid); len(rows) != 0 {
+		l.t.Errorf("%s: OVS ports left after pod deletion: %v", v.name, rows)
 	}
-	if _, err := os.Lstat(p.ShortLink); !os.IsNotExist(err) {
-		l.t.Errorf("short link %s left after pod deletion (%v)", p.ShortLink, err)
+	if _, err := os.Lstat(v.path(p.ShortLink)); !os.IsNotExist(err) {
+		l.t.Errorf("%s: short link %s left after pod deletion (%v)", v.name, p.ShortLink, err)
 	}
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	l.eventually(wctx, "socket directory removed with the pod", func() error {
-		if _, err := os.Lstat(p.HostDir); !os.IsNotExist(err) {
-			return fmt.Errorf("%s left after pod deletion (%v)", p.HostDir, err)
+	l.eventually(wctx, "socket directory removed with the pod on "+v.name, func() error {
+		if _, err := os.Lstat(v.path(p.HostDir)); !os.IsNotExist(err) {
+			return fmt.Errorf("%s: %s left after pod deletion (%v)", v.name, p.HostDir, err)
 		}
 		return nil
 	})

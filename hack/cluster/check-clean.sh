@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Lists anything of the cluster that is left on this machine and fails if
 # there is: processes running from or talking to the state directory or
-# kubelet root, mounts, cgroups, iptables chains, the CNI bridge, the OVS
-# network namespace and DPDK files, the state directory, the OVS socket at the
+# kubelet root, mounts, cgroups, iptables chains, the CNI bridge, the second
+# node's link, the OVS network namespace and DPDK files, the state directory, the OVS socket at the
 # stock path, the node configuration, the installed plugin, and (given by
 # cluster-down) kernel settings not restored. cluster-down runs it last.
 set -uo pipefail
@@ -25,7 +25,7 @@ while read -r m; do report "mount $m"; done < <(awk -v s="$CLUSTER_STATE" -v k="
 	index($5, s) == 1 || index($5, k) == 1 {print $5}' /proc/self/mountinfo)
 # virt-handler's host directories (cluster-up refuses to start while they exist).
 for p in "${KUBEVIRT_HOST_PATHS[@]}"; do [ -e "$p" ] && report "$p"; done
-for d in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods; do
+for d in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods /sys/fs/cgroup/*/vhostuser-node2; do
 	[ -d "$d" ] && report "cgroup $d"
 done
 for ipt in iptables ip6tables; do
@@ -34,9 +34,14 @@ for ipt in iptables ip6tables; do
 			grep -E -- '^-N KUBE-|-j KUBE-|vhostuser-cluster')
 	done
 done
-ip link show "$CNI_BRIDGE" >/dev/null 2>&1 && report "link $CNI_BRIDGE"
+for l in "$CNI_BRIDGE" "$NODE2_HOST_IF"; do
+	ip link show "$l" >/dev/null 2>&1 && report "link $l"
+done
 ip netns list 2>/dev/null | grep -qw "$OVS_NETNS" && report "netns $OVS_NETNS"
-[ -e "/var/run/dpdk/$OVS_FILE_PREFIX" ] && report "/var/run/dpdk/$OVS_FILE_PREFIX"
+for n in 1 2; do
+	node_env "$n"
+	[ -e "/var/run/dpdk/$OVS_FILE_PREFIX" ] && report "/var/run/dpdk/$OVS_FILE_PREFIX"
+done
 [ -e "$CLUSTER_STATE" ] && report "$CLUSTER_STATE"
 # The node OVS's socket at the stock path and our installer's node
 # configuration (cluster-up refuses to start while either exists).

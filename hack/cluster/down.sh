@@ -14,8 +14,6 @@ here="$(cd "$(dirname "$0")" && pwd)"
 mkdir -p "$CLUSTER_CACHE"
 exec 9>"$CLUSTER_LOCK"
 flock 9
-t0=$(date +%s.%N)
-since() { printf '%.1f' "$(echo "$(date +%s.%N) - $t0" | bc)"; }
 failed=0
 
 if [ ! -d "$CLUSTER_STATE" ]; then
@@ -23,27 +21,6 @@ if [ ! -d "$CLUSTER_STATE" ]; then
 	exec bash "$here/check-clean.sh"
 fi
 bin="$CLUSTER_STATE/bin"
-
-alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
-# stop NAME...: TERM to the processes of the pid files that are still the
-# ones started (their command line names the binary), KILL after 15 s.
-stop() {
-	local name pid pids=() names=()
-	for name in "$@"; do
-		[ -f "$PIDS/$name.pid" ] || continue
-		pid="$(cat "$PIDS/$name.pid")"
-		if alive "$pid" && { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -q -- "$name"; then
-			kill -TERM "$pid" && pids+=("$pid") && names+=("$name")
-		fi
-		rm -f "$PIDS/$name.pid"
-	done
-	for pid in "${pids[@]}"; do
-		for _ in $(seq 150); do alive "$pid" || break; sleep 0.1; done
-		alive "$pid" && kill -KILL "$pid"
-		for _ in $(seq 50); do alive "$pid" || break; sleep 0.1; done
-	done
-	((${#names[@]} == 0)) || log "stopped ${names[*]} ($(since) s)"
-}
 
 # Pods first, while the kubelet still runs, so that CNI DEL runs for each
 # (our vhostuser plugin's ports and directories go with it).
@@ -55,45 +32,14 @@ if [ -f "$PIDS/kubelet.pid" ] && [ -x "$bin/kubectl" ] && kubectl get --raw /rea
 	log "pods deleted ($(since) s)"
 fi
 
-stop kube-proxy kubelet kube-scheduler kube-controller-manager
-
-# Whatever containers remain (the kubelet did not remove them): kill their
-# tasks and remove them, so their shims exit. No CNI DEL runs for them: their
-# network namespaces, veths and masquerade rules are removed below.
-if [ -f "$PIDS/containerd.pid" ] && command ctr --address "$CONTAINERD_SOCK" version >/dev/null 2>&1; then
-	c() { command ctr --address "$CONTAINERD_SOCK" -n k8s.io "$@"; }
-	for t in $(c tasks ls -q 2>/dev/null); do c tasks kill -s SIGKILL "$t" >/dev/null 2>&1; done
-	sleep 1
-	for t in $(c tasks ls -q 2>/dev/null); do c tasks delete -f "$t" >/dev/null 2>&1; done
-	for ct in $(c containers ls -q 2>/dev/null); do c containers rm "$ct" >/dev/null 2>&1; done
-fi
-# containerd is PID 1 of its PID namespace (up.sh): when it exits, the
-# kernel kills what is left in the namespace, and unshare, which waited for
-# it, exits; it ignores TERM itself.
-stop containerd
-if [ -f "$PIDS/containerd-unshare.pid" ]; then
-	pid="$(cat "$PIDS/containerd-unshare.pid")"
-	if alive "$pid" && { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -q -- "unshare --pid"; then
-		kill -KILL "$pid"
-	fi
-	rm -f "$PIDS/containerd-unshare.pid"
-fi
-# containerd-shim-runc-v2 processes outlive containerd: ours carry our socket
-# address in their command line.
-for p in /proc/[0-9]*; do
-	if { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -q -- "-address $CONTAINERD_SOCK "; then
-		kill -KILL "${p#/proc/}" 2>/dev/null && log "killed shim ${p#/proc/}"
-	fi
+# Each node's daemons, containers, OVS and cgroups; node 2's namespaces
+# (node.sh). Node 2 first: its pods' traffic may cross node 1.
+for n in 2 1; do
+	[ "$n" = 1 ] || [ -d "$CLUSTER_STATE/node2" ] || continue
+	VHOSTUSER_NODE=$n bash "$here/node.sh" down 9>&- || failed=1
 done
-# Container processes whose shim died with them are orphans in our cgroups.
-for ctl in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods; do
-	[ -d "$ctl" ] || continue
-	find "$ctl" -name cgroup.procs -exec cat {} + 2>/dev/null | while read -r pid; do
-		kill -KILL "$pid" 2>/dev/null
-	done
-done
-
-bash "$here/ovs.sh" stop || failed=1
+node_env 1
+stop kube-scheduler kube-controller-manager
 
 stop kube-apiserver
 stop etcd
@@ -134,13 +80,6 @@ for root in "$KUBELET_ROOT" "${KUBEVIRT_HOST_PATHS[@]}" "$CLUSTER_STATE"; do
 	while read -r m; do
 		umount -l "$m" 2>/dev/null || { log "cannot unmount $m"; failed=1; }
 	done < <(awk -v r="$root" '$5 == r || index($5, r "/") == 1 {print $5}' /proc/self/mountinfo | sort -r)
-done
-
-# Cgroups, depth first (each controller hierarchy of cgroup v1).
-for ctl in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods; do
-	[ -d "$ctl" ] || continue
-	find "$ctl" -depth -type d -exec rmdir {} + 2>/dev/null
-	[ -d "$ctl" ] && { log "cgroup $ctl remains"; failed=1; }
 done
 
 ip link del "$CNI_BRIDGE" 2>/dev/null && log "removed bridge $CNI_BRIDGE"
@@ -198,6 +137,8 @@ fi
 # VHOSTUSER_CLUSTER_KEEP_LOGS=DIR keeps the daemons' logs (CI artifacts).
 if [ -n "${VHOSTUSER_CLUSTER_KEEP_LOGS:-}" ] && [ -d "$LOGS" ]; then
 	mkdir -p "$VHOSTUSER_CLUSTER_KEEP_LOGS" && cp -r "$LOGS/." "$OVS_DIR"/*.log "$VHOSTUSER_CLUSTER_KEEP_LOGS/" 2>/dev/null
+	[ -d "$CLUSTER_STATE/node2/ovs" ] && mkdir -p "$VHOSTUSER_CLUSTER_KEEP_LOGS/node2" &&
+		cp "$CLUSTER_STATE/node2/ovs"/*.log "$VHOSTUSER_CLUSTER_KEEP_LOGS/node2/" 2>/dev/null
 	log "logs kept in $VHOSTUSER_CLUSTER_KEEP_LOGS"
 fi
 rm -rf --one-file-system "$CLUSTER_STATE" || failed=1

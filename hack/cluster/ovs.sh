@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# The cluster node's OVS-DPDK, started by hand as /work/shared/notes
-# (dataplane.md) and internal/ovsenv do: ovsdb-server and the DPDK ovs-vswitchd
-# with private run/log/db directories but the database socket at the stock
-# path (env.sh), DPDK without hugepages (they belong to whoever reserves them
-# on this shared machine), a netdev bridge.
-#   ovs.sh start | stop | restart-vswitchd
+# A cluster node's OVS-DPDK (VHOSTUSER_NODE=N, env.sh), started by hand as
+# internal/ovsenv does: ovsdb-server and the DPDK ovs-vswitchd with private
+# run/log/db directories but the database socket at the stock path in the
+# node's mount namespace (env.sh), DPDK without hugepages (they belong to
+# whoever reserves them on this shared machine), a netdev bridge. The
+# database also listens on $OVS_DIR/db.sock, which this machine's tools and
+# the tests use for either node.
+#   [VHOSTUSER_NODE=N] ovs.sh start | stop | restart-vswitchd
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 . "$here/env.sh"
 export OVS_RUNDIR="$OVS_DIR" OVS_LOGDIR="$OVS_DIR" OVS_DBDIR="$OVS_DIR" OVS_SYSCONFDIR="$OVS_DIR"
-vsctl() { ovs-vsctl --db "unix:$OVS_DB_SOCK" --timeout 10 "$@"; }
+vsctl() { ovs-vsctl --db "unix:$OVS_DIR/db.sock" --timeout 10 "$@"; }
 
 start() {
 	for b in ovsdb-tool ovsdb-server ovs-vswitchd ovs-vsctl ovs-appctl; do
@@ -19,9 +21,10 @@ start() {
 	*dpdk*) ;;
 	*) echo "ovs-vswitchd is not the DPDK build: make deps selects it" >&2; exit 1 ;;
 	esac
-	mkdir -p "$OVS_DIR" "$(dirname "$OVS_DB_SOCK")"
+	mkdir -p "$OVS_DIR"
+	"${NODE_EXEC[@]}" mkdir -p "$(dirname "$OVS_DB_SOCK")"
 	ovsdb-tool create "$OVS_DIR/conf.db" /usr/share/openvswitch/vswitch.ovsschema
-	ovsdb-server "$OVS_DIR/conf.db" --remote "punix:$OVS_DB_SOCK" \
+	"${NODE_EXEC[@]}" ovsdb-server "$OVS_DIR/conf.db" --remote "punix:$OVS_DB_SOCK" --remote "punix:$OVS_DIR/db.sock" \
 		--pidfile="$OVS_DIR/ovsdb-server.pid" --unixctl="$OVS_DIR/ovsdb-server.ctl" \
 		--log-file="$OVS_DIR/ovsdb-server.log" --detach
 	vsctl --no-wait init
@@ -30,7 +33,7 @@ start() {
 	vsctl --no-wait set Open_vSwitch . other_config:dpdk-init=true other_config:pmd-maxsleep=10000 other_config:per-port-memory=true \
 		other_config:dpdk-extra="\"--file-prefix=$OVS_FILE_PREFIX --no-huge --legacy-mem -m 512\"" \
 		dpdk_initialized=false
-	ip netns add "$OVS_NETNS"
+	[ -z "$OVS_NETNS" ] || ip netns add "$OVS_NETNS"
 	vswitchd
 	for _ in $(seq 300); do
 		[ "$(vsctl --no-wait get Open_vSwitch . dpdk_initialized 2>/dev/null)" = true ] && break
@@ -41,8 +44,11 @@ start() {
 	vsctl add-br "$OVS_BRIDGE" -- set Bridge "$OVS_BRIDGE" datapath_type=netdev
 }
 
+# vswitchd: in node 1's OVS network namespace, or node 2's own.
 vswitchd() {
-	ip netns exec "$OVS_NETNS" ovs-vswitchd "unix:$OVS_DB_SOCK" \
+	local in=("${NODE_EXEC[@]}")
+	[ -z "$OVS_NETNS" ] || in=(ip netns exec "$OVS_NETNS")
+	"${in[@]}" ovs-vswitchd "unix:$OVS_DIR/db.sock" \
 		--pidfile="$OVS_DIR/ovs-vswitchd.pid" --unixctl="$OVS_DIR/ovs-vswitchd.ctl" \
 		--log-file="$OVS_DIR/ovs-vswitchd.log" --detach
 }
@@ -78,7 +84,7 @@ stop() {
 			kill -KILL "$pid"
 		fi
 	done
-	if ip netns list | grep -qw "$OVS_NETNS"; then
+	if [ -n "$OVS_NETNS" ] && ip netns list | grep -qw "$OVS_NETNS"; then
 		ip netns del "$OVS_NETNS"
 	fi
 	rm -rf "/var/run/dpdk/$OVS_FILE_PREFIX"

@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# make cluster-up: a single-node Kubernetes on this machine, as root, without
-# Docker or a registry. etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler, containerd (private config), kubelet and kube-proxy run from
-# $CLUSTER_STATE; the default pod network is Debian's bridge + host-local.
-# cluster-down (down.sh) undoes all of it; on failure, run it.
+# make cluster-up: a two-node Kubernetes on this machine, as root, without
+# Docker or a registry (VHOSTUSER_CLUSTER_NODES=1: one node). etcd,
+# kube-apiserver, kube-controller-manager and kube-scheduler run from
+# $CLUSTER_STATE; each node (node.sh) has its containerd (private config),
+# kubelet, kube-proxy, default pod network (Debian's bridge + host-local) and
+# OVS-DPDK; node 2 lives in its own namespaces, and a DPDK link joins the
+# nodes' br-dpdk bridges. cluster-down (down.sh) undoes all of it; on
+# failure, run it.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 . "$here/env.sh"
 
 [ "$(id -u)" = 0 ] || { echo "cluster-up runs as root" >&2; exit 1; }
+NODES="${VHOSTUSER_CLUSTER_NODES:-2}"
+case "$NODES" in 1 | 2) ;; *) echo "VHOSTUSER_CLUSTER_NODES=$NODES: 1 or 2" >&2; exit 1 ;; esac
 # cluster-up and cluster-down never run at the same time.
 mkdir -p "$CLUSTER_CACHE"
 exec 9>"$CLUSTER_LOCK"
@@ -42,8 +47,15 @@ for port in $ETCD_PORT $((ETCD_PORT + 1)) $APISERVER_PORT 10248 10249 10250 1025
 		exit 1
 	fi
 done
-if ip link show "$CNI_BRIDGE" >/dev/null 2>&1; then
-	echo "link $CNI_BRIDGE exists: a cluster was not torn down; run make cluster-down" >&2
+for l in "$CNI_BRIDGE" "$NODE2_HOST_IF"; do
+	if ip link show "$l" >/dev/null 2>&1; then
+		echo "link $l exists: a cluster was not torn down; run make cluster-down" >&2
+		exit 1
+	fi
+done
+# The second node's DPDK link (librte-net-af-packet23, make deps).
+if [ "$NODES" = 2 ] && ! ls /usr/lib/x86_64-linux-gnu/dpdk/pmds-*/librte_net_af_packet.so* >/dev/null 2>&1; then
+	echo "DPDK's af_packet driver missing: make deps (Debian package librte-net-af-packet23)" >&2
 	exit 1
 fi
 # The node OVS's database socket is at the stock path, and the node
@@ -62,9 +74,6 @@ on_exit() {
 }
 trap on_exit EXIT
 
-t0=$(date +%s.%N)
-since() { printf '%.1f' "$(echo "$(date +%s.%N) - $t0" | bc)"; }
-
 bin="$(bash "$here/build.sh" | tail -1)"
 log "binaries in $bin ($(since) s)"
 # KubeVirt's images, operator manifest and virtctl (kubevirt.sh).
@@ -78,6 +87,7 @@ ln -sfn "$bin" "$CLUSTER_STATE/bin"
 ip="$(node_ip)"
 [ -n "$ip" ] || { echo "no IPv4 default route: the node address comes from it" >&2; exit 1; }
 echo "$ip" >"$CLUSTER_STATE/node-ip"
+echo "$NODES" >"$CLUSTER_STATE/nodes"
 
 # What cluster-down must restore or remove outside the state directory.
 : >"$CLUSTER_STATE/created-paths"
@@ -94,28 +104,6 @@ fi
 # Node preparation (docs/install.md, prerequisites): our plugin refuses ADD
 # unless fs.protected_symlinks is 1. Restored by cluster-down.
 sysctl -qw fs.protected_symlinks=1
-
-# start NAME BINARY ARGS...: a daemon in its own session, its pid recorded.
-start() {
-	local name="$1"
-	shift
-	setsid "$@" </dev/null >"$LOGS/$name.log" 2>&1 9>&- &
-	echo $! >"$PIDS/$name.pid"
-}
-# wait_for WHAT SECONDS CMD...: poll CMD until it succeeds.
-wait_for() {
-	local what="$1" secs="$2"
-	shift 2
-	local end=$(($(date +%s) + secs))
-	until "$@" >/dev/null 2>&1; do
-		if [ "$(date +%s)" -ge "$end" ]; then
-			echo "timed out after ${secs}s waiting for $what; logs in $LOGS" >&2
-			return 1
-		fi
-		sleep 0.2
-	done
-	log "$what ($(since) s)"
-}
 
 # PKI and kubeconfigs, by kubeadm's phases (no kubeadm init: it would write
 # /etc/kubernetes and start static pods).
@@ -136,7 +124,7 @@ certificatesDir: $PKI
 controlPlaneEndpoint: $ip:$APISERVER_PORT
 networking:
   serviceSubnet: $SERVICE_CIDR
-  podSubnet: $POD_SUBNET
+  podSubnet: $CLUSTER_CIDR
 apiServer:
   certSANs: [127.0.0.1, $ip]
 etcd:
@@ -149,8 +137,16 @@ EOF
 # kube-proxy's identity: bound to system:node-proxier by the default policy.
 "$bin/kubeadm" kubeconfig user --config "$CLUSTER_STATE/kubeadm.yaml" \
 	--client-name system:kube-proxy >"$KUBECONFIGS/kube-proxy.conf" 2>>"$LOGS/kubeadm.log"
+"$bin/kubeadm" kubeconfig user --config "$CLUSTER_STATE/kubeadm.yaml" \
+	--client-name multus >"$KUBECONFIGS/multus.conf" 2>>"$LOGS/kubeadm.log"
 chmod 600 "$KUBECONFIGS"/*.conf
 log "PKI and kubeconfigs ($(since) s)"
+
+# Node 2's namespaces first: its mount namespace starts as a copy of this
+# machine's, which then holds no container's mounts yet.
+if [ "$NODES" = 2 ]; then
+	VHOSTUSER_NODE=2 bash "$here/node.sh" ns 9>&-
+fi
 
 # etcd: plain HTTP on loopback only.
 start etcd "$bin/etcd" --name vhostuser-cluster --data-dir "$CLUSTER_STATE/etcd" \
@@ -198,181 +194,30 @@ start kube-scheduler "$bin/kube-scheduler" \
 	--authorization-kubeconfig "$KUBECONFIGS/scheduler.conf" \
 	--bind-address 127.0.0.1 --leader-elect=false
 
-# The default pod network (Debian's bridge + host-local), delegated to by
-# Multus (thin plugin), which containerd calls for every pod. containerd's
-# bin_dir is ours: Multus and links to Debian's plugins; Multus also looks in
-# /opt/cni/bin, where our installer DaemonSet puts the vhostuser plugin.
-mkdir -p "$CLUSTER_STATE/cni/net.d" "$CLUSTER_STATE/cni/ipam" "$CLUSTER_STATE/cni/bin" "$CLUSTER_STATE/cni/multus"
-for p in bridge host-local loopback; do ln -sf "/usr/lib/cni/$p" "$CLUSTER_STATE/cni/bin/$p"; done
-ln -sf "$bin/multus" "$CLUSTER_STATE/cni/bin/multus"
-"$bin/kubeadm" kubeconfig user --config "$CLUSTER_STATE/kubeadm.yaml" \
-	--client-name multus >"$KUBECONFIGS/multus.conf" 2>>"$LOGS/kubeadm.log"
-chmod 600 "$KUBECONFIGS/multus.conf"
-cat >"$CLUSTER_STATE/cni/net.d/00-multus.conf" <<EOF
-{
-  "cniVersion": "1.0.0",
-  "name": "multus-cni-network",
-  "type": "multus",
-  "kubeconfig": "$KUBECONFIGS/multus.conf",
-  "binDir": "/opt/cni/bin",
-  "cniDir": "$CLUSTER_STATE/cni/multus",
-  "confDir": "$CLUSTER_STATE/cni/multus/net.d",
-  "logFile": "$LOGS/multus.log",
-  "logLevel": "verbose",
-  "delegates": [
-    {
-      "cniVersion": "1.0.0",
-      "name": "vhostuser-cluster",
-      "plugins": [
-        {
-          "type": "bridge",
-          "bridge": "$CNI_BRIDGE",
-          "isGateway": true,
-          "ipMasq": true,
-          "hairpinMode": true,
-          "ipam": {
-            "type": "host-local",
-            "dataDir": "$CLUSTER_STATE/cni/ipam",
-            "ranges": [[{"subnet": "$POD_SUBNET"}]],
-            "routes": [{"dst": "0.0.0.0/0"}]
-          }
-        }
-      ]
-    }
-  ]
-}
-EOF
 # Multus' NetworkAttachmentDefinition CRD and ClusterRole, from its module.
 multus_dir="$(cd "$here/multus" && go list -m -f '{{.Dir}}' gopkg.in/k8snetworkplumbingwg/multus-cni.v4)"
 awk 'BEGIN { RS = "\n---\n" } /(^|\n)kind: (CustomResourceDefinition|ClusterRole)\n/ { print "---"; print }' \
 	"$multus_dir/deployments/multus-daemonset.yml" >"$CLUSTER_STATE/multus-crd-rbac.yaml"
 
-# containerd with its own root, state, socket and runc root.
-# restrict_oom_score_adj: CAP_SYS_RESOURCE is not in this machine's bounding
-# set, so runc cannot raise a container's oom_score_adj.
-mkdir -p "$CLUSTER_STATE/containerd"
-cat >"$CLUSTER_STATE/containerd/config.toml" <<EOF
-version = 2
-root = "$CLUSTER_STATE/containerd/root"
-state = "$CLUSTER_STATE/containerd/state"
-# The opt plugin would create /opt/containerd; the others are unused here.
-disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.zfs",
-  "io.containerd.snapshotter.v1.devmapper", "io.containerd.tracing.processor.v1.otlp"]
-[grpc]
-  address = "$CONTAINERD_SOCK"
-[ttrpc]
-  address = "$CONTAINERD_SOCK.ttrpc"
-[debug]
-  address = ""
-[metrics]
-  address = ""
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "$NODE_IMAGE"
-  restrict_oom_score_adj = true
-  netns_mounts_under_state_dir = true
-  enable_selinux = false
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-    default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        SystemdCgroup = false
-        Root = "$CLUSTER_STATE/runc"
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "$CLUSTER_STATE/cni/bin"
-    conf_dir = "$CLUSTER_STATE/cni/net.d"
-    max_conf_num = 1
-EOF
-# containerd is PID 1 of its own PID namespace, which its containers and
-# the hostPID pods (virt-handler) share: this machine's PID 1 (the sandbox's
-# init) does not let even root open /proc/1/root or /proc/1/ns/mnt, through
-# which virt-handler reaches the node's files and mount namespace (device
-# plugins for /dev/net/tun and /dev/kvm, virt-chroot). Its mount namespace
-# is the node's / as a shared peer (mounts propagate both ways, as if it
-# were the node's own) with a /proc of its PID namespace (containerd reads
-# /proc/<its pid>/task/...); so its /proc/1/root is the node's /.
-# The kubelet needs / shared too (Bidirectional mount propagation).
+# / shared: the kubelet's Bidirectional mounts (virt-handler), and node 1's
+# containerd mount namespace is its peer (node.sh).
 mount --make-shared /
-start containerd-unshare unshare --pid --fork --kill-child --mount --propagation unchanged --mount-proc \
-	containerd --config "$CLUSTER_STATE/containerd/config.toml"
-containerd_child() { pgrep -P "$(cat "$PIDS/containerd-unshare.pid")" -x containerd >"$PIDS/containerd.pid"; }
-wait_for "containerd started in its PID namespace" 10 containerd_child
-ctr() { command ctr --address "$CONTAINERD_SOCK" "$@"; }
-wait_for "containerd up" 60 ctr version
-
 # The sandbox and test image: static busybox in an OCI archive.
 (cd "$repo/functests" && go run ./cluster/cmd/busybox-image -ref "$NODE_IMAGE" \
 	-out "$CLUSTER_STATE/busybox.tar") >"$LOGS/busybox-image.log" 2>&1
-ctr -n k8s.io images import "$CLUSTER_STATE/busybox.tar" >>"$LOGS/busybox-image.log"
-log "node image imported ($(since) s)"
 
 mkdir -p /opt/cni/bin
-cat >"$CLUSTER_STATE/kubelet.yaml" <<EOF
-apiVersion: kubelet.config.k8s.io/v1beta1
-kind: KubeletConfiguration
-# No systemd as PID 1 and cgroup v1 on these machines.
-cgroupDriver: cgroupfs
-failCgroupV1: false
-failSwapOn: false
-containerRuntimeEndpoint: unix://$CONTAINERD_SOCK
-address: $ip
-readOnlyPort: 0
-healthzBindAddress: 127.0.0.1
-authentication:
-  anonymous: {enabled: false}
-  webhook: {enabled: true}
-  x509: {clientCAFile: $PKI/ca.crt}
-authorization:
-  mode: Webhook
-clusterDomain: cluster.local
-# Imported images are never pulled again: keep them.
-imageGCHighThresholdPercent: 100
-imageGCLowThresholdPercent: 99
-evictionHard:
-  memory.available: 100Mi
-  nodefs.available: 1%
-  imagefs.available: 1%
-EOF
-start kubelet "$bin/kubelet" --config "$CLUSTER_STATE/kubelet.yaml" \
-	--kubeconfig "$KUBECONFIGS/kubelet.conf" --cert-dir "$CLUSTER_STATE/kubelet-pki" \
-	--hostname-override "$NODE_NAME" --node-ip "$ip" --root-dir "$KUBELET_ROOT" --v 2
-
-cat >"$CLUSTER_STATE/kube-proxy.yaml" <<EOF
-apiVersion: kubeproxy.config.k8s.io/v1alpha1
-kind: KubeProxyConfiguration
-clientConnection:
-  kubeconfig: $KUBECONFIGS/kube-proxy.conf
-mode: iptables
-hostnameOverride: $NODE_NAME
-clusterCIDR: $POD_SUBNET
-bindAddress: $ip
-healthzBindAddress: 127.0.0.1:10256
-metricsBindAddress: 127.0.0.1:10249
-# Leave the machine's conntrack settings alone.
-conntrack:
-  maxPerCore: 0
-  tcpEstablishedTimeout: 0s
-  tcpCloseWaitTimeout: 0s
-EOF
-# kube-proxy is required, not optional: this machine's outer network answers
-# TCP on any address, so without it a Service address reaches a stranger.
-start kube-proxy "$bin/kube-proxy" --config "$CLUSTER_STATE/kube-proxy.yaml"
-# Service addresses that kube-proxy has not (yet) translated are refused
-# instead of reaching the outer network, which answers on any address: a
-# client that connects before kube-proxy's rules exist (kube-apiserver
-# checking virt-api's APIService right after its creation) would otherwise
-# keep a connection to a stranger alive (HTTP 404s, APIService unavailable,
-# virtctl console 503). The filter table runs after kube-proxy's DNAT.
-# A TCP reset, not an ICMP error, so an already established connection
-# (which TCP would keep retrying) ends at once and its client reconnects.
-iptables -I OUTPUT -d "$SERVICE_CIDR" -m comment --comment vhostuser-cluster-services -j REJECT
-iptables -I OUTPUT -d "$SERVICE_CIDR" -p tcp -m comment --comment vhostuser-cluster-services -j REJECT --reject-with tcp-reset
-
-wait_for "node $NODE_NAME Ready" 180 kubectl wait --timeout 2s --for condition=Ready "node/$NODE_NAME"
+for n in $(seq "$NODES"); do
+	VHOSTUSER_NODE=$n bash "$here/node.sh" up 9>&-
+done
+[ "$NODES" = 1 ] || bash "$here/node.sh" link 9>&-
+for n in $(seq "$NODES"); do
+	node_env "$n"
+	wait_for "node $NODE_NAME Ready" 180 kubectl wait --timeout 2s --for condition=Ready "node/$NODE_NAME"
+done
+node_env 1
 wait_for "default service account" 60 kubectl -n default get serviceaccount default
-log "node Ready, Kubernetes up ($(since) s)"
+log "$NODES node(s) Ready, Kubernetes up ($(since) s)"
 
 # Multus' API objects, and its kubeconfig user bound to its ClusterRole.
 kubectl apply -f "$CLUSTER_STATE/multus-crd-rbac.yaml" >/dev/null
@@ -380,17 +225,20 @@ kubectl create clusterrolebinding vhostuser-cluster-multus --clusterrole multus 
 wait_for "NetworkAttachmentDefinition CRD established" 60 \
 	kubectl wait --timeout 2s --for condition=Established crd/network-attachment-definitions.k8s.cni.cncf.io
 
-# The node's OVS-DPDK: bridge br-dpdk, netdev datapath.
-bash "$here/ovs.sh" start >"$LOGS/ovs.log" 2>&1 9>&- || { echo "OVS-DPDK did not start: $LOGS/ovs.log" >&2; exit 1; }
-log "OVS-DPDK with bridge $OVS_BRIDGE up ($(since) s)"
-
 # Our images, loaded as on any containerd node, then what the README tells
 # users to apply.
 make -C "$repo" --no-print-directory images VERSION=dev >"$LOGS/images.log" 2>&1 ||
 	{ echo "make images failed: $LOGS/images.log" >&2; exit 1; }
-for img in "$repo"/bin/images/*.tar; do
-	ctr -n k8s.io images import "$img" >>"$LOGS/images.log"
-done
+# import_images TAR...: into every node's containerd.
+import_images() {
+	local n img
+	for n in $(seq "$NODES"); do
+		node_env "$n"
+		for img in "$@"; do ctr -n k8s.io images import "$img" >>"$LOGS/images.log"; done
+	done
+	node_env 1
+}
+import_images "$repo"/bin/images/*.tar
 log "our images imported ($(since) s)"
 kubectl apply -k "$repo/manifests/overlays/default" >"$LOGS/apply-default.log"
 wait_for "vhostuser-cni-installer rolled out" 120 \
@@ -400,12 +248,10 @@ wait_for "vhostuser-cni-installer rolled out" 120 \
 # RBAC, the virt-operator Deployment) rendered by KubeVirt's own tools, then
 # the KubeVirt CR; then our binding registered in it by manifests/binding, as
 # docs/install.md tells users. Images are imported, never pulled.
-for img in "$kv"/images/*.tar; do
-	ctr -n k8s.io images import "$img" >>"$LOGS/kubevirt-images.log"
-done
+import_images "$kv"/images/*.tar
 log "KubeVirt images imported ($(since) s)"
-# The single node runs the control plane: say so, as kubeadm would
-# (virt-operator's Deployment requires a control-plane node).
+# Node 1 runs the control plane: say so, as kubeadm would (virt-operator's
+# Deployment requires a control-plane node).
 kubectl label --overwrite node "$NODE_NAME" node-role.kubernetes.io/control-plane= >/dev/null
 kubectl apply -f "$kv/kubevirt-operator.yaml" >"$LOGS/apply-kubevirt.log"
 wait_for "virt-operator rolled out" 300 \
