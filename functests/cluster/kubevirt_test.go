@@ -114,6 +114,20 @@ func (s vmSpec) object(ns string) map[string]any {
 	if s.liveMigrate {
 		spec["evictionStrategy"] = "LiveMigrate"
 	}
+	if s.node == "" {
+		// A VM that may migrate: a CPU limit keeps KubeVirt from migrating
+		// over parallel (multifd) connections, which this cluster's QEMU
+		// 7.2 (Debian's, in the virt-launcher image) cannot take through
+		// KubeVirt's migration proxy: it assigns channels in the order they
+		// connect, and the main stream, arriving late, is read as a multifd
+		// channel ("received packet magic 5145564d expected 11223344").
+		// QEMU 8.0 and later tell the channels apart by their first bytes.
+		// A small request: the limit alone would also be the request, and
+		// two such VMs would not fit on a node of this 2-core machine.
+		res := spec["domain"].(map[string]any)["resources"].(map[string]any)
+		res["requests"].(map[string]any)["cpu"] = "100m"
+		res["limits"] = map[string]any{"cpu": "1"}
+	}
 	return map[string]any{
 		"apiVersion": "kubevirt.io/v1",
 		"kind":       "VirtualMachine",

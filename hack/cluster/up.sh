@@ -229,12 +229,23 @@ wait_for "NetworkAttachmentDefinition CRD established" 60 \
 # users to apply.
 make -C "$repo" --no-print-directory images VERSION=dev >"$LOGS/images.log" 2>&1 ||
 	{ echo "make images failed: $LOGS/images.log" >&2; exit 1; }
-# import_images TAR...: into every node's containerd.
+# import_images TAR...: into every node's containerd, each image also
+# named by its manifest digest (repo@sha256:...), as a pull from a registry
+# names it: the kubelet then reports that name as the container's imageID,
+# and KubeVirt renders a migration target pod's container disk and kernel
+# boot images by it (pkg/container-disk ExtractImageIDsFromSourcePod), which
+# the target node resolves locally.
 import_images() {
-	local n img
+	local n img name digest
 	for n in $(seq "$NODES"); do
 		node_env "$n"
-		for img in "$@"; do ctr -n k8s.io images import "$img" >>"$LOGS/images.log"; done
+		for img in "$@"; do
+			ctr -n k8s.io images import "$img" | tee -a "$LOGS/images.log" |
+				sed -n 's/^unpacking \([^ ]*\) (\(sha256:[0-9a-f]*\)).*/\1 \2/p' |
+				while read -r name digest; do
+					ctr -n k8s.io images tag --force "$name" "${name%:*}@$digest" >/dev/null
+				done
+		done
 	done
 	node_env 1
 }
