@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"kubevirt.io/kubevirt/pkg/network/namescheme"
+
 	"github.com/kubevirt-vhostuser/vhostuser/functests/guest"
 	"github.com/kubevirt-vhostuser/vhostuser/pkg/socketpath"
 )
@@ -536,7 +538,6 @@ func TestLocalClusterMigrationMissingBridge(t *testing.T) {
 	vsctl(v1, "add-br", bridge, "--", "set", "Bridge", bridge, "datapath_type=netdev")
 	t.Cleanup(func() { vsctl(v1, "--if-exists", "del-br", bridge) })
 	l.applyNAD(ctx, "node1-only", bridge)
-	links2 := dirNames(t, v2.path(l.node.ShortSocketDir))
 
 	f1 := vmSpec{name: "vm-f1", nad: "node1-only", ip: "192.0.2.41/24", peer: "192.0.2.42", prefer: node1}
 	f2 := vmSpec{name: "vm-f2", nad: "node1-only", ip: "192.0.2.42/24", peer: "192.0.2.41", interval: pingInterval, node: node1}
@@ -603,31 +604,28 @@ func TestLocalClusterMigrationMissingBridge(t *testing.T) {
 	if rows := l.ovsFindOn(ctx, v2, "Interface", "vhostuser.kubevirt.io/pod-uid", targetUID); len(rows) != 0 {
 		t.Errorf("%s: OVS interfaces of the failed target pod: %v", node2, rows)
 	}
-	for n := range dirNames(t, v2.path(l.node.ShortSocketDir)) {
-		if !links2[n] {
-			t.Errorf("%s: short link %s left by the failed target pod", node2, n)
+	// The attachment the target pod's ADD would have made: KubeVirt's pod
+	// interface name for the VMI network, the target pod's UID.
+	p, err := l.layout.For(socketpath.Attachment{PodUID: targetUID, IfName: namescheme.GenerateHashedInterfaceName(networkName(0))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exists(v2.path(p.ShortLink)) {
+		t.Errorf("%s: short link %s of the failed target pod left", node2, p.ShortLink)
+	}
+	// The kubelet removes a deleted pod's directory (and the socket
+	// directory in its emptyDir) in its housekeeping.
+	dctx, dcancel := context.WithTimeout(ctx, time.Minute)
+	l.eventually(dctx, node2+": the failed target pod's directory removed", func() error {
+		if dir := v2.path(filepath.Join(l.node.KubeletRoot, "pods", targetUID)); exists(dir) {
+			return fmt.Errorf("%s left", dir)
 		}
-	}
-	if dir := v2.path(filepath.Join(l.node.KubeletRoot, "pods", targetUID)); exists(dir) {
-		t.Errorf("%s: the failed target pod's directory %s left", node2, dir)
-	}
+		return nil
+	})
+	dcancel()
 	if node := l.jsonpath(ctx, "{.status.nodeName}", "-n", l.ns, "get", "vmi", f1.name); node != node1 {
 		t.Errorf("vm-f1 on %q after the cancel, want %s", node, node1)
 	}
-}
-
-// dirNames lists a directory's entries.
-func dirNames(t *testing.T, dir string) map[string]bool {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatalf("%s: %v", dir, err)
-	}
-	m := map[string]bool{}
-	for _, e := range entries {
-		m[e.Name()] = true
-	}
-	return m
 }
 
 func exists(p string) bool {
