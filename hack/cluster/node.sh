@@ -287,6 +287,9 @@ link() {
 # down: the node's daemons and containers (pods were deleted through the
 # API before), its OVS, cgroups and, for node 2, its namespaces.
 down() {
+	# Best effort, like down.sh: a step that finds nothing to do (a link
+	# already gone with its namespace, a dead pid) must not stop the rest.
+	set +e
 	local failed=0 pid p ctl
 	stop kube-proxy kubelet
 	# Whatever containers remain (the kubelet did not remove them): kill
@@ -317,11 +320,14 @@ down() {
 			kill -KILL "${p#/proc/}" 2>/dev/null && log "killed shim ${p#/proc/}"
 		fi
 	done
-	# Container processes whose shim died with them are orphans in our cgroups.
+	# Container processes whose shim died with them are orphans in our
+	# cgroups (node 2's whole cgroup root is ours).
+	local mine=kubepods
+	[ "$NODE" = 1 ] || mine=
 	for ctl in /sys/fs/cgroup/*/; do
-		ctl="$ctl${CGROUP_ROOT#/}"
-		[ -d "$ctl/kubepods" ] || continue
-		find "$ctl/kubepods" -name cgroup.procs -exec cat {} + 2>/dev/null | while read -r pid; do
+		ctl="$ctl${CGROUP_ROOT#/}/$mine"
+		[ -d "$ctl" ] || continue
+		find "$ctl" -name cgroup.procs -exec cat {} + 2>/dev/null | while read -r pid; do
 			kill -KILL "$pid" 2>/dev/null
 		done
 	done
@@ -336,17 +342,27 @@ down() {
 			fi
 			rm -f "$NODE2_HOLDER"
 		fi
-		ip link del "$NODE2_HOST_IF" 2>/dev/null
+		ip link del "$NODE2_HOST_IF" 2>/dev/null || :
 	fi
 	# Cgroups, depth first (each controller hierarchy of cgroup v1); node 2's
-	# root with them.
-	for ctl in /sys/fs/cgroup/*/; do
-		ctl="$ctl${CGROUP_ROOT#/}"
-		[ "$NODE" = 2 ] || ctl="$ctl/kubepods"
-		[ -d "$ctl" ] || continue
-		find "$ctl" -depth -type d -exec rmdir {} + 2>/dev/null
-		[ -d "$ctl" ] && { log "cgroup $ctl remains"; failed=1; }
+	# root with them. A killed process leaves its cgroup only once reaped:
+	# retry for a while.
+	local left
+	for _ in $(seq 50); do
+		left=()
+		for ctl in /sys/fs/cgroup/*/; do
+			ctl="$ctl${CGROUP_ROOT#/}/$mine"
+			[ -d "$ctl" ] || continue
+			find "$ctl" -depth -type d -exec rmdir {} + 2>/dev/null
+			[ -d "$ctl" ] && left+=("$ctl")
+		done
+		((${#left[@]})) || break
+		sleep 0.2
 	done
+	if ((${#left[@]})); then
+		log "cgroups remain: ${left[*]}"
+		failed=1
+	fi
 	return "$failed"
 }
 
