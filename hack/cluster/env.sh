@@ -118,7 +118,7 @@ KUBEVIRT_IMAGE_PREFIX=localhost/vhostuser-kubevirt
 TEST_HOOK_IMAGE=localhost/vhostuser-cluster/test-only-msix-hook:1
 GUEST_IMAGE=localhost/vhostuser-cluster/test-guest:1
 
-# The second node (node2.sh) runs in its own mount, UTS and network
+# The second node (node.sh) runs in its own mount, UTS and network
 # namespaces, held by one process (its pid in NODE2_HOLDER); its containerd
 # has its own PID namespace, as node 1's. It reaches node 1 (and the API
 # server) over a veth pair: NODE2_HOST_IF on this machine, eth0 inside.
