@@ -153,6 +153,24 @@ func busyboxPod(ns, name string, annotations map[string]string, script string) m
 	}
 }
 
+// nodes lists the nodes make cluster-up brought up.
+func (l *local) nodes() []string {
+	b, err := os.ReadFile(filepath.Join(l.state, "nodes"))
+	if err == nil && strings.TrimSpace(string(b)) == "2" {
+		return []string{node1, node2}
+	}
+	return []string{node1}
+}
+
+// nodeDir is node's directory in the state directory (hack/cluster/env.sh
+// node_env: NODE_DIR).
+func (l *local) nodeDir(node string) string {
+	if node == node2 {
+		return filepath.Join(l.state, "node2")
+	}
+	return l.state
+}
+
 // onNode is a nodeSelector for node.
 func onNode(node string) map[string]any {
 	return map[string]any{"kubernetes.io/hostname": node}
@@ -175,60 +193,76 @@ func (l *local) jsonpath(ctx context.Context, expr string, args ...string) strin
 	return strings.TrimSpace(l.kubectl(ctx, append(args, "-o", "jsonpath="+expr)...))
 }
 
-// TestLocalClusterPlainPod: a pod on the default network runs, reaches the
-// API server through its Service (kube-proxy), and its removal releases its
-// address (CNI DEL ran under the kubelet).
+// TestLocalClusterPlainPod: on each node, a pod on the default network
+// runs, reaches the API server through its Service (the node's kube-proxy),
+// and its removal releases its address (CNI DEL ran under the kubelet); the
+// pod on node 2 reaches the pod on node 1.
 func TestLocalClusterPlainPod(t *testing.T) {
 	l := setupLocal(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
-	marker := "ready-" + nonce(t)
-	l.apply(ctx, busyboxPod(l.ns, "plain", nil, "echo "+marker+"; exec sleep inf"))
-	took := l.waitRunning(ctx, "plain")
-	t.Logf("pod Running %.1f s after apply", took.Seconds())
+	ips := map[string]string{}
+	for _, node := range l.nodes() {
+		pod := "plain-" + strings.TrimPrefix(node, "vhostuser-")
+		marker := "ready-" + nonce(t)
+		obj := busyboxPod(l.ns, pod, nil, "echo "+marker+"; exec sleep inf")
+		obj["spec"].(map[string]any)["nodeSelector"] = onNode(node)
+		l.apply(ctx, obj)
+		took := l.waitRunning(ctx, pod)
+		t.Logf("%s: pod Running %.1f s after apply", node, took.Seconds())
 
-	l.eventually(ctx, "pod log", func() error {
-		out, err := l.try(ctx, "-n", l.ns, "logs", "plain")
-		if err != nil {
-			return err
+		l.eventually(ctx, "pod log", func() error {
+			out, err := l.try(ctx, "-n", l.ns, "logs", pod)
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(out, marker) {
+				return fmt.Errorf("log %q lacks %q", out, marker)
+			}
+			return nil
+		})
+
+		podIP := l.jsonpath(ctx, "{.status.podIP}", "-n", l.ns, "get", "pod", pod)
+		if podIP == "" {
+			t.Fatalf("%s: pod has no IP", node)
 		}
-		if !strings.Contains(out, marker) {
-			return fmt.Errorf("log %q lacks %q", out, marker)
+		ips[node] = podIP
+		addrs := l.kubectl(ctx, "-n", l.ns, "exec", pod, "--", "/bin/busybox", "ip", "-4", "addr", "show", "eth0")
+		if !strings.Contains(addrs, "inet "+podIP+"/") {
+			t.Fatalf("%s: pod IP %s is not on the pod's eth0:\n%s", node, podIP, addrs)
 		}
-		return nil
-	})
-
-	podIP := l.jsonpath(ctx, "{.status.podIP}", "-n", l.ns, "get", "pod", "plain")
-	if podIP == "" {
-		t.Fatal("pod has no IP")
-	}
-	addrs := l.kubectl(ctx, "-n", l.ns, "exec", "plain", "--", "/bin/busybox", "ip", "-4", "addr", "show", "eth0")
-	if !strings.Contains(addrs, "inet "+podIP+"/") {
-		t.Fatalf("pod IP %s is not on the pod's eth0:\n%s", podIP, addrs)
-	}
-	lease := filepath.Join(l.state, "cni", "ipam", defaultNetwork, podIP)
-	if _, err := os.Stat(lease); err != nil {
-		t.Fatalf("host-local has no lease for the pod's address: %v", err)
-	}
-
-	// The kubernetes Service through kube-proxy: Go's TLS server answers a
-	// plain HTTP request with this sentence, which nothing else on this
-	// machine's outer network says.
-	svc := l.jsonpath(ctx, "{.spec.clusterIP}", "get", "service", "kubernetes", "-n", "default")
-	out := l.kubectl(ctx, "-n", l.ns, "exec", "plain", "--", "/bin/busybox", "sh", "-c",
-		`printf 'GET /version HTTP/1.0\r\n\r\n' | /bin/busybox nc -w 5 `+svc+` 443`)
-	if !strings.Contains(out, "Client sent an HTTP request to an HTTPS server") {
-		t.Fatalf("service %s:443 from the pod did not reach kube-apiserver; answer:\n%s", svc, out)
-	}
-
-	start := time.Now()
-	l.kubectl(ctx, "-n", l.ns, "delete", "pod", "plain", "--wait", "--timeout", "60s")
-	t.Logf("pod deleted in %.1f s", time.Since(start).Seconds())
-	l.eventually(ctx, "address released by CNI DEL", func() error {
-		if _, err := os.Stat(lease); err == nil {
-			return fmt.Errorf("%s still exists", lease)
+		lease := filepath.Join(l.nodeDir(node), "cni", "ipam", defaultNetwork, podIP)
+		if _, err := os.Stat(lease); err != nil {
+			t.Fatalf("%s: host-local has no lease for the pod's address: %v", node, err)
 		}
-		return nil
-	})
+
+		// The kubernetes Service through the node's kube-proxy: Go's TLS
+		// server answers a plain HTTP request with this sentence, which
+		// nothing else on this machine's outer network says.
+		svc := l.jsonpath(ctx, "{.spec.clusterIP}", "get", "service", "kubernetes", "-n", "default")
+		out := l.kubectl(ctx, "-n", l.ns, "exec", pod, "--", "/bin/busybox", "sh", "-c",
+			`printf 'GET /version HTTP/1.0\r\n\r\n' | /bin/busybox nc -w 5 `+svc+` 443`)
+		if !strings.Contains(out, "Client sent an HTTP request to an HTTPS server") {
+			t.Fatalf("%s: service %s:443 from the pod did not reach kube-apiserver; answer:\n%s", node, svc, out)
+		}
+		defer func() {
+			start := time.Now()
+			l.kubectl(ctx, "-n", l.ns, "delete", "pod", pod, "--wait", "--timeout", "60s")
+			t.Logf("%s: pod deleted in %.1f s", node, time.Since(start).Seconds())
+			l.eventually(ctx, "address released by CNI DEL", func() error {
+				if _, err := os.Stat(lease); err == nil {
+					return fmt.Errorf("%s still exists", lease)
+				}
+				return nil
+			})
+		}()
+	}
+	// The pod network between the nodes (virt-handler's migrations use it).
+	if len(ips) == 2 {
+		out, err := l.try(ctx, "-n", l.ns, "exec", "plain-node2", "--", "/bin/busybox", "ping", "-c", "3", "-W", "2", ips[node1])
+		if err != nil || !strings.Contains(out, "bytes from "+ips[node1]) {
+			t.Errorf("pod on %s to pod %s on %s: %v\n%s", node2, ips[node1], node1, err, out)
+		}
+	}
 }
