@@ -269,12 +269,14 @@ EOF
 # a DPDK port (af_packet PMD) of its node's br-dpdk: to the bridges, a
 # cable between two NICs.
 link() {
+	local ns1 if1 holder
 	node_env 1
-	local ns1="$OVS_NETNS" holder
+	ns1="$OVS_NETNS" if1="$LINK_IF"
+	node_env 2
 	holder="$(cat "$NODE2_HOLDER")"
-	ip -n "$ns1" link add vhu-link1 type veth peer name vhu-link2 netns "$holder"
-	ip -n "$ns1" link set vhu-link1 up
-	nsenter --target "$holder" --net ip link set vhu-link2 up
+	ip -n "$ns1" link add "$if1" type veth peer name "$LINK_IF" netns "$holder"
+	ip -n "$ns1" link set "$if1" up
+	in_node ip link set "$LINK_IF" up
 	local n
 	for n in 1 2; do
 		node_env "$n"
