@@ -87,11 +87,11 @@ generate: ## regenerate the hooks API Go code from internal/hooks/*.proto
 manifests: ## render every kustomize overlay into bin/manifests (the manifests module's test)
 	cd manifests && VHOSTUSER_MANIFESTS_OUT=$(BIN)/manifests $(GO) test -count=1 -run TestOverlays -v ./...
 
-# The single-node cluster of hack/cluster (issue 9): make test runs it last.
+# The two-node cluster of hack/cluster (issues 9, 16): make test runs it last.
 CLUSTER_STATE := $(or $(VHOSTUSER_CLUSTER_STATE),/var/lib/vhostuser-cluster)
 CLUSTER_TESTS ?= ^TestLocalCluster
 
-cluster-up: deps ## a single-node Kubernetes + Multus + KubeVirt (its operator) on this machine, built here (root; functests/README.md)
+cluster-up: deps ## a two-node Kubernetes + Multus + KubeVirt (its operator) on this machine, built here (root; VHOSTUSER_CLUSTER_NODES=1: one node; functests/README.md)
 	bash hack/cluster/up.sh
 
 cluster-down: ## stop and remove all that cluster-up started and created (safe to repeat)
