@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -25,10 +24,9 @@ const pingInterval = 100 * time.Millisecond
 // needTwoNodes fails the test unless make cluster-up brought up two nodes.
 func (l *local) needTwoNodes() {
 	l.t.Helper()
-	b, err := os.ReadFile(filepath.Join(l.state, "nodes"))
-	if err != nil || strings.TrimSpace(string(b)) != "2" {
-		l.t.Fatalf("the migration tests need the two nodes of make cluster-up (VHOSTUSER_CLUSTER_NODES=2, the default); %s/nodes: %q %v",
-			l.state, b, err)
+	if len(l.nodes()) != 2 {
+		l.t.Fatalf("the migration tests need the two nodes of make cluster-up (VHOSTUSER_CLUSTER_NODES=2, the default); %s/nodes says %v",
+			l.state, l.nodes())
 	}
 }
 
@@ -78,11 +76,7 @@ func (l *vhu) runningLauncher(ctx context.Context, vm string, nics int) launcher
 // Multus' network-status, the default network left out.
 func (l *local) multusIfnameN(ctx context.Context, pod string, i int) string {
 	l.t.Helper()
-	statusJSON := l.jsonpath(ctx, `{.metadata.annotations.k8s\.v1\.cni\.cncf\.io/network-status}`, "-n", l.ns, "get", "pod", pod)
-	var statuses []networkStatus
-	if err := json.Unmarshal([]byte(statusJSON), &statuses); err != nil {
-		l.t.Fatalf("%s network-status %q: %v", pod, statusJSON, err)
-	}
+	statuses, statusJSON := l.networkStatus(ctx, pod)
 	var secondary []networkStatus
 	for _, s := range statuses {
 		if s.Name != defaultNetwork {

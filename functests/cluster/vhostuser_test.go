@@ -84,7 +84,7 @@ func (l *vhu) view(node string) nodeView {
 	}
 	return nodeView{
 		name: node,
-		db:   "unix:" + filepath.Join(l.state, "node2", "ovs", "db.sock"),
+		db:   "unix:" + filepath.Join(l.nodeDir(node), "ovs", "db.sock"),
 		root: filepath.Join("/proc", strings.TrimSpace(string(holder)), "root"),
 	}
 }
@@ -317,11 +317,7 @@ func (l *vhu) checkGoneOn(ctx context.Context, v nodeView, uid string, p socketp
 // network-status annotation for the namespace's NAD nad.
 func (l *local) multusIfname(ctx context.Context, pod, nad string) string {
 	l.t.Helper()
-	statusJSON := l.jsonpath(ctx, `{.metadata.annotations.k8s\.v1\.cni\.cncf\.io/network-status}`, "-n", l.ns, "get", "pod", pod)
-	var statuses []networkStatus
-	if err := json.Unmarshal([]byte(statusJSON), &statuses); err != nil {
-		l.t.Fatalf("Multus network-status annotation %q: %v", statusJSON, err)
-	}
+	statuses, statusJSON := l.networkStatus(ctx, pod)
 	for _, s := range statuses {
 		if s.Name == l.ns+"/"+nad && s.Interface != "" {
 			return s.Interface
@@ -329,6 +325,18 @@ func (l *local) multusIfname(ctx context.Context, pod, nad string) string {
 	}
 	l.t.Fatalf("Multus reports no status for %s/%s: %s", l.ns, nad, statusJSON)
 	return ""
+}
+
+// networkStatus returns the pod's Multus network-status annotation, decoded
+// and as it is.
+func (l *local) networkStatus(ctx context.Context, pod string) ([]networkStatus, string) {
+	l.t.Helper()
+	statusJSON := l.jsonpath(ctx, `{.metadata.annotations.k8s\.v1\.cni\.cncf\.io/network-status}`, "-n", l.ns, "get", "pod", pod)
+	var statuses []networkStatus
+	if err := json.Unmarshal([]byte(statusJSON), &statuses); err != nil {
+		l.t.Fatalf("%s: Multus network-status annotation %q: %v", pod, statusJSON, err)
+	}
+	return statuses, statusJSON
 }
 
 // vhostuserPod is a plain pod attached to the NetworkAttachmentDefinition
