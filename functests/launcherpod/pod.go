@@ -283,7 +283,10 @@ func (p *Pod) Sync() error {
 }
 
 // QEMUPid finds the pod's QEMU on the host: the qemu-system process in the
-// compute container's PID namespace.
+// compute container's PID namespace that runs a domain. libvirt names a
+// domain's QEMU with -name guest=<domain>; it also starts short-lived
+// qemu-system processes of its own in the same namespace (capability probes,
+// -machine none, no -name), which must not be taken for the VM.
 func (p *Pod) QEMUPid() (int, error) {
 	c := p.Containers["compute"]
 	if c == nil {
@@ -303,11 +306,15 @@ func (p *Pod) QEMUPid() (int, error) {
 		if !strings.HasPrefix(string(comm), "qemu-system") {
 			continue
 		}
-		if n, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid)); n == ns {
+		if n, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid)); n != ns {
+			continue
+		}
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if strings.Contains(string(cmdline), "\x00-name\x00guest=") {
 			return pid, nil
 		}
 	}
-	return 0, fmt.Errorf("no qemu-system process in the PID namespace of %s", p.VMI.Name)
+	return 0, fmt.Errorf("no qemu-system process running a domain (-name guest=...) in the PID namespace of %s", p.VMI.Name)
 }
 
 // WaitExit waits for every container to exit by itself (virt-launcher after
