@@ -20,16 +20,6 @@ require (
 )
 
 require (
-	cyphar.com/go-pathrs v0.2.1 // indirect
-	github.com/containernetworking/plugins v1.9.1 // indirect
-	github.com/fsnotify/fsnotify v1.9.0 // indirect
-	github.com/opencontainers/selinux v1.13.0 // indirect
-	github.com/openshift/library-go v0.0.0-20240502143225-f71afde059ac // indirect
-	golang.org/x/sync v0.23.0 // indirect
-	libvirt.org/go/libvirt v1.11005.0 // indirect
-)
-
-require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/cilium/ebpf v0.11.0 // indirect
@@ -116,7 +106,6 @@ require (
 	k8s.io/utils v0.0.0-20260626114624-be93311217bd // indirect
 	kubevirt.io/containerized-data-importer-api v1.64.0 // indirect
 	kubevirt.io/controller-lifecycle-operator-sdk/api v0.2.4 // indirect
-	libguestfs.org/libnbd v1.25.2-5-g48df7c4d2b // indirect
 	sigs.k8s.io/controller-runtime v0.22.4 // indirect
 	sigs.k8s.io/json v0.0.0-20250730193827-2d320260d730 // indirect
 	sigs.k8s.io/randfill v1.0.0 // indirect
@@ -133,12 +122,4 @@ replace (
 	k8s.io/client-go => k8s.io/client-go v0.34.13
 	k8s.io/kube-openapi => k8s.io/kube-openapi v0.0.0-20250710124328-f3f2b991d03b
 	kubevirt.io/api => kubevirt.io/api v1.8.4
-)
-
-replace libguestfs.org/libnbd => ./libnbdstub
-
-tool (
-	kubevirt.io/kubevirt/cmd/sidecars
-	kubevirt.io/kubevirt/cmd/virt-launcher
-	kubevirt.io/kubevirt/cmd/virt-launcher-monitor
 )

@@ -31,13 +31,14 @@ build() {
     echo "demo-prepare: gcc was not installed; not building KubeVirt's commands" >&2
     return 1
   fi
-  # What functests/kubevirtbin builds, with its flags (several packages and
-  # no -o: compiled into the build cache, not linked).
+  # What functests/kubevirtbin builds, in its modules, with its flags
+  # (several packages and no -o: compiled into the build cache, not linked).
   (
-    cd functests &&
-      export CGO_ENABLED=1 &&
-      "$go" build -trimpath -tags libvirt_dlopen kubevirt.io/kubevirt/cmd/virt-launcher kubevirt.io/kubevirt/cmd/virt-launcher-monitor &&
-      "$go" build -trimpath kubevirt.io/kubevirt/cmd/sidecars ./cmd/test-only-msix-vectors0
+    export CGO_ENABLED=1 &&
+      cd hack/cluster/kubevirt &&
+      "$go" build -trimpath -tags libvirt_dlopen -gcflags=all=-dwarf=false kubevirt.io/kubevirt/cmd/virt-launcher kubevirt.io/kubevirt/cmd/virt-launcher-monitor &&
+      "$go" build -trimpath -gcflags=all=-dwarf=false kubevirt.io/kubevirt/cmd/sidecars &&
+      cd ../../../functests && "$go" build -trimpath ./cmd/test-only-msix-vectors0
   )
 }
 
