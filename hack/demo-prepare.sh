@@ -31,14 +31,15 @@ build() {
     echo "demo-prepare: gcc was not installed; not building KubeVirt's commands" >&2
     return 1
   fi
-  # What functests/kubevirtbin builds, in its modules, with its flags
-  # (several packages and no -o: compiled into the build cache, not linked).
+  # What functests/kubevirtbin builds, in its modules, with its flags, into
+  # the build cache only (-o /dev/null: a one-package go build would
+  # otherwise write its binary into the source tree).
   (
     export CGO_ENABLED=1 &&
       cd hack/cluster/kubevirt &&
-      "$go" build -trimpath -tags libvirt_dlopen -gcflags=all=-dwarf=false kubevirt.io/kubevirt/cmd/virt-launcher kubevirt.io/kubevirt/cmd/virt-launcher-monitor &&
-      "$go" build -trimpath -gcflags=all=-dwarf=false kubevirt.io/kubevirt/cmd/sidecars &&
-      cd ../../../functests && "$go" build -trimpath ./cmd/test-only-msix-vectors0
+      "$go" build -trimpath -tags libvirt_dlopen -gcflags=all=-dwarf=false -o /dev/null kubevirt.io/kubevirt/cmd/virt-launcher kubevirt.io/kubevirt/cmd/virt-launcher-monitor &&
+      "$go" build -trimpath -gcflags=all=-dwarf=false -o /dev/null kubevirt.io/kubevirt/cmd/sidecars &&
+      cd ../../../functests && "$go" build -trimpath -o /dev/null ./cmd/test-only-msix-vectors0
   )
 }
 
